@@ -1,0 +1,85 @@
+import pg from "pg";
+import type { ConnectionTuning, Driver, Session, StatementResult } from "./driver.js";
+
+/** A driver on node-postgres. `discard()` swaps in a whole new pool, as the gateway's retry requires. */
+export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
+  const lastUsed = new WeakMap<pg.PoolClient, number>();
+  let pool = newPool();
+
+  function newPool(): pg.Pool {
+    const p = new pg.Pool({
+      connectionString: url,
+      max: tuning.maxConnections,
+      connectionTimeoutMillis: tuning.connectTimeoutMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: tuning.keepAliveInitialDelayMs,
+      maxLifetimeSeconds: tuning.maxLifetimeSeconds,
+      idleTimeoutMillis: 30_000,
+      // A startup parameter PgBouncer accepts by default (unlike `options`).
+      application_name: "pgkeel",
+    });
+    // An idle client whose server went away emits 'error'; without a listener the process dies.
+    p.on("error", () => {});
+    return p;
+  }
+
+  const listened = new WeakSet<pg.PoolClient>();
+
+  async function checkedOut(): Promise<pg.PoolClient> {
+    const client = await pool.connect();
+    // A checked-out client whose socket dies emits 'error' besides failing its query;
+    // the failure is handled where the query fails, so the event must not crash the process.
+    if (!listened.has(client)) {
+      listened.add(client);
+      client.on("error", () => {});
+    }
+    const idleSince = lastUsed.get(client);
+    if (idleSince !== undefined && Date.now() - idleSince > tuning.checkAfterIdleMs) {
+      try {
+        await client.query("SELECT 1");
+      } catch {
+        client.release(true);
+        return pool.connect();
+      }
+    }
+    return client;
+  }
+
+  return {
+    kind: "pg",
+    async acquire(): Promise<Session> {
+      const client = await checkedOut();
+      const raw = client as unknown as { processID?: number; connection?: { stream?: { encrypted?: boolean } } };
+      let released = false;
+      return {
+        announcedPid: raw.processID ?? undefined,
+        tls: raw.connection?.stream?.encrypted === true,
+        async query(text, params) {
+          const res = (await client.query({ text, values: params as unknown[] | undefined })) as
+            | pg.QueryResult
+            | pg.QueryResult[];
+          return (Array.isArray(res) ? res : [res]).map(toResult);
+        },
+        release(broken) {
+          if (released) return;
+          released = true;
+          lastUsed.set(client, Date.now());
+          client.release(broken ? true : undefined);
+        },
+      };
+    },
+    async discard() {
+      const old = pool;
+      pool = newPool();
+      // Not awaited: end() waits for checked-out clients, and a broken one may never answer.
+      old.end().catch(() => {});
+    },
+    async close() {
+      await pool.end().catch(() => {});
+    },
+  };
+}
+
+function toResult(r: pg.QueryResult): StatementResult {
+  return { rows: r.rows ?? [], rowCount: r.rowCount, command: r.command };
+}

@@ -1,0 +1,85 @@
+/**
+ * The classification table of SPEC section 4: what the gateway does with a failure.
+ * Driven by SQLSTATE and socket error codes first, then by the messages drivers,
+ * TLS stacks and poolers are known to produce.
+ */
+export type FailureKind =
+  /** Connection lost or server going away: discard the pool, reconnect, retry (or read back). */
+  | "connection"
+  /** 55P03: retry after backoff. */
+  | "lock-timeout"
+  /** 40001 / 40P01: the server rolled the unit back; retry. */
+  | "rolled-back"
+  /** Pooler or server out of connections: retry after backoff. */
+  | "saturated"
+  /** Bad password, role or database, or a host name that does not resolve: no retry, exit 2. */
+  | "login"
+  /** Everything else: no retry. */
+  | "fatal";
+
+export interface Classified {
+  readonly kind: FailureKind;
+  /** Short reason for retry reports: SQLSTATE or error code, and message. */
+  readonly reason: string;
+  readonly sqlstate: string | undefined;
+}
+
+const connectionMessages = [
+  // The seed's eight.
+  "ssl connection has been closed unexpectedly",
+  "server closed the connection unexpectedly",
+  "connection reset by peer",
+  "could not receive data from server",
+  "connection not open",
+  "connection already closed",
+  "network is unreachable",
+  "could not connect to server",
+  // node-postgres and Node's own wording for the same events.
+  "connection terminated",
+  "client has encountered a connection error",
+  "client was closed and is not queryable",
+  "cannot use a pool after calling end",
+  "timeout expired",
+  "socket hang up",
+  "read econnreset",
+  "write epipe",
+  "ssl alert",
+];
+const connectionCodes = new Set([
+  "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "ECONNABORTED",
+  "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EAI_AGAIN", "ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+]);
+const connectionStates = new Set(["57P01", "57P02", "57P03"]);
+const saturatedMessages = ["no more connections allowed", "emaxconn", "echeckouttimeout", "too many connections"];
+
+export function classify(err: unknown): Classified {
+  const e = (err ?? {}) as { code?: unknown; message?: unknown };
+  const code = typeof e.code === "string" ? e.code : undefined;
+  const message = typeof e.message === "string" ? e.message : String(err);
+  // EPIPE has the shape of a SQLSTATE too, so socket codes are recognised first.
+  const socketCode = code !== undefined && connectionCodes.has(code);
+  const sqlstate = !socketCode && code && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const lower = message.toLowerCase();
+  const reason = `${code ? `${code} ` : ""}${message}`.trim();
+  const as = (kind: FailureKind): Classified => ({ kind, reason, sqlstate });
+
+  if (sqlstate) {
+    if (sqlstate === "53300" || sqlstate === "53400") return as("saturated");
+    if (saturatedMessages.some((m) => lower.includes(m))) return as("saturated");
+    if (sqlstate.startsWith("08") || connectionStates.has(sqlstate)) return as("connection");
+    if (sqlstate === "55P03") return as("lock-timeout");
+    if (sqlstate === "40001" || sqlstate === "40P01") return as("rolled-back");
+    if (sqlstate === "28P01" || sqlstate === "28000" || sqlstate === "3D000") return as("login");
+    return as("fatal");
+  }
+  if (saturatedMessages.some((m) => lower.includes(m))) return as("saturated");
+  if (socketCode) return as("connection");
+  // A host name that does not resolve is a settings error, not a passing fault.
+  if (code === "ENOTFOUND") return as("login");
+  if (connectionMessages.some((m) => lower.includes(m))) return as("connection");
+  return as("fatal");
+}
+
+export function isRetryable(kind: FailureKind): boolean {
+  return kind === "connection" || kind === "lock-timeout" || kind === "rolled-back" || kind === "saturated";
+}

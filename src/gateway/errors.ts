@@ -1,0 +1,115 @@
+/**
+ * Every failure pgkeel reports is one of these; `exitCode` is the CLI's exit status
+ * (SPEC section 6): 1 a fault in a user's file or raised running it, 2 usage,
+ * configuration or login, 3 retries exhausted, 4 drift, 5 outcome unknown.
+ */
+export abstract class PgkeelError extends Error {
+  abstract readonly exitCode: 1 | 2 | 3 | 4 | 5;
+}
+
+/** Where in a user's file a fault is. Line and column are 1-based. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  if (loc.line === undefined) return loc.file;
+  return `${loc.file}:${loc.line}${loc.column === undefined ? "" : `:${loc.column}`}`;
+}
+
+/** A fault in a user's file found before anything ran (parse error, bad directive, bad header). */
+export class InputError extends PgkeelError {
+  readonly exitCode = 1 as const;
+  constructor(
+    readonly location: SourceLocation,
+    readonly problem: string,
+  ) {
+    super(`${formatLocation(location)}: ${problem}`);
+    this.name = "InputError";
+  }
+}
+
+/** Usage, configuration or connection-settings error. */
+export class UsageError extends PgkeelError {
+  readonly exitCode = 2 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The server refused the login (bad password or role, no such database). Never retried. */
+export class LoginError extends PgkeelError {
+  readonly exitCode = 2 as const;
+  constructor(
+    message: string,
+    readonly sqlstate: string | undefined,
+  ) {
+    super(message);
+    this.name = "LoginError";
+  }
+}
+
+/** The database raised an error running a statement; not retried. */
+export class DatabaseError extends PgkeelError {
+  readonly exitCode = 1 as const;
+  constructor(
+    readonly sqlstate: string | undefined,
+    readonly serverMessage: string,
+    readonly details: {
+      /** 1-based character position in the text sent, as the server reported it. */
+      readonly position?: number;
+      readonly detail?: string;
+      readonly hint?: string;
+      readonly unit?: string;
+      readonly location?: SourceLocation;
+    } = {},
+  ) {
+    super(DatabaseError.describe(sqlstate, serverMessage, details));
+    this.name = "DatabaseError";
+  }
+
+  /** The same error, placed in a user's file. */
+  at(location: SourceLocation): DatabaseError {
+    return new DatabaseError(this.sqlstate, this.serverMessage, { ...this.details, location });
+  }
+
+  private static describe(sqlstate: string | undefined, msg: string, d: DatabaseError["details"]): string {
+    const where = d.location ? `${formatLocation(d.location)}: ` : d.unit ? `${d.unit}: ` : "";
+    const extra = [d.detail && `DETAIL: ${d.detail}`, d.hint && `HINT: ${d.hint}`].filter(Boolean).join(" ");
+    return `${where}${msg}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ""}${extra ? ` ${extra}` : ""}`;
+  }
+}
+
+/** A transient failure kept happening until the retry budget ran out. */
+export class RetriesExhaustedError extends PgkeelError {
+  readonly exitCode = 3 as const;
+  constructor(
+    readonly unit: string,
+    readonly attempts: number,
+    readonly lastCause: string,
+  ) {
+    super(`${unit}: gave up after ${attempts} attempts; last cause: ${lastCause}`);
+    this.name = "RetriesExhaustedError";
+  }
+}
+
+/** Applied migrations were changed or are missing, or a new one sorts before the last applied. */
+export class DriftError extends PgkeelError {
+  readonly exitCode = 4 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "DriftError";
+  }
+}
+
+/** A statement's outcome could not be determined and pgkeel will not guess. */
+export class UnknownOutcomeError extends PgkeelError {
+  readonly exitCode = 5 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "UnknownOutcomeError";
+  }
+}

