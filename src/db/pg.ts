@@ -8,7 +8,7 @@ export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
 
   function newPool(): pg.Pool {
     const p = new pg.Pool({
-      connectionString: url,
+      connectionString: libpqSslSemantics(url),
       max: tuning.maxConnections,
       connectionTimeoutMillis: tuning.connectTimeoutMs,
       keepAlive: true,
@@ -82,4 +82,15 @@ export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
 
 function toResult(r: pg.QueryResult): StatementResult {
   return { rows: r.rows ?? [], rowCount: r.rowCount, command: r.command };
+}
+
+/** `sslmode` means what libpq says it means (node-postgres otherwise reads `require` as `verify-full`). */
+function libpqSslSemantics(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.searchParams.has("sslmode") && !u.searchParams.has("uselibpqcompat")) u.searchParams.set("uselibpqcompat", "true");
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

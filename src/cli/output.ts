@@ -1,0 +1,76 @@
+import type { KeelEvent } from "../events.js";
+import { PgkeelError } from "../gateway/errors.js";
+import { redactText } from "../gateway/redact.js";
+
+/**
+ * Where the CLI's words go: results on stdout; banners, progress and logs on
+ * stderr; with `--json`, events one per line on stdout. Every line passes through
+ * the redactor first (SPEC guarantee 9).
+ */
+export class Output {
+  secrets: string[] = [];
+
+  constructor(
+    private readonly mode: { json: boolean; quiet: boolean; eventsToStdout: boolean },
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly err: NodeJS.WritableStream = process.stderr,
+  ) {}
+
+  result(text: string): void {
+    this.out.write(`${this.clean(text)}\n`);
+  }
+
+  log(text: string): void {
+    if (!this.mode.quiet) this.err.write(`${this.clean(text)}\n`);
+  }
+
+  event(e: KeelEvent): void {
+    if (this.mode.json && this.mode.eventsToStdout) {
+      this.out.write(`${this.clean(JSON.stringify({ time: new Date().toISOString(), ...e }))}\n`);
+      return;
+    }
+    const line = describe(e);
+    if (line === undefined) return;
+    // Retries and warnings are shown even with --quiet: they explain slowness.
+    if (e.type === "retry" || e.type === "warning") this.err.write(`${this.clean(line)}\n`);
+    else this.log(line);
+  }
+
+  failure(e: unknown): number {
+    const code = e instanceof PgkeelError ? e.exitCode : 1;
+    const message = e instanceof Error ? e.message : String(e);
+    if (this.mode.json && this.mode.eventsToStdout) {
+      this.out.write(`${this.clean(JSON.stringify({ type: "error", exitCode: code, error: e instanceof Error ? e.name : "Error", message }))}\n`);
+    }
+    this.err.write(`pgkeel: ${this.clean(message)}\n`);
+    if (!(e instanceof PgkeelError) && e instanceof Error && process.env.PGKEEL_DEBUG) this.err.write(`${this.clean(e.stack ?? "")}\n`);
+    return code;
+  }
+
+  private clean(text: string): string {
+    return redactText(text, this.secrets);
+  }
+}
+
+function describe(e: KeelEvent): string | undefined {
+  switch (e.type) {
+    case "target":
+      return e.embedded ? `pgkeel: no database URL given: using the ${e.display}` : `pgkeel: target ${e.display}`;
+    case "phase":
+      return `${e.phase}: ${e.pending === 0 ? "nothing to do" : `${e.pending} pending`}`;
+    case "migration-start":
+      return undefined;
+    case "migration-applied":
+      return e.by === "this-run" ? `  applied ${e.name} (${e.ms} ms)` : `  ${e.name} was applied by another runner`;
+    case "statement-applied":
+      return `    ${e.migration}: statement ${e.index + 1} done (${e.ms} ms)`;
+    case "waiting":
+      return `  waiting: ${e.what} is being worked on by ${e.holder}`;
+    case "retry":
+      return `  retry ${e.unit}: attempt ${e.attempt} failed (${e.kind}: ${e.reason}); next attempt in ${e.waitMs} ms`;
+    case "resolved":
+      return `  ${e.unit}: connection lost mid-unit; read back from the database: ${e.outcome}`;
+    case "warning":
+      return `  warning: ${e.message}`;
+  }
+}

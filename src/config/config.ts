@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { UsageError } from "../gateway/errors.js";
+
+/** What `pgkeel.config.{ts,mjs,js,json}` may hold. */
+export interface KeelConfig {
+  /** The database URL (after `--url` and `DATABASE_URL`). */
+  readonly url?: string;
+  /** Named URLs, one picked with `--via NAME`, e.g. `{ pooler: ..., direct: ... }`. */
+  readonly urls?: Readonly<Record<string, string>>;
+  readonly migrationsDir?: string;
+  readonly indexesDir?: string;
+  readonly backfillsDir?: string;
+  /** Schema of pgkeel's own tables (default `pgkeel`). */
+  readonly schema?: string;
+  /** Default `lock_timeout` of migration transactions (default `5s`). */
+  readonly lockTimeout?: string;
+  /** Attempts per unit (default 10). */
+  readonly maxRetries?: number;
+  /** Longest wait between attempts in ms (default 8000). */
+  readonly retryCapMs?: number;
+  /** Upper bound of the first wait in ms (default 800). */
+  readonly retryFirstMs?: number;
+  /** A dead runner's claim expires after this many seconds (default 30). */
+  readonly claimTtlSeconds?: number;
+}
+
+const kinds: Record<keyof KeelConfig, "string" | "number" | "record"> = {
+  url: "string",
+  urls: "record",
+  migrationsDir: "string",
+  indexesDir: "string",
+  backfillsDir: "string",
+  schema: "string",
+  lockTimeout: "string",
+  maxRetries: "number",
+  retryCapMs: "number",
+  retryFirstMs: "number",
+  claimTtlSeconds: "number",
+};
+
+export const configNames = ["pgkeel.config.ts", "pgkeel.config.mjs", "pgkeel.config.js", "pgkeel.config.json"];
+
+/** Finds and loads the config: `explicit` (must exist) or the first default name in `cwd`. */
+export async function loadConfig(cwd: string, explicit?: string): Promise<{ config: KeelConfig; file?: string }> {
+  const file = explicit ? resolve(cwd, explicit) : configNames.map((n) => resolve(cwd, n)).find((f) => existsSync(f));
+  if (!file) return { config: {} };
+  if (!existsSync(file)) throw new UsageError(`${file}: config file not found`);
+  let raw: unknown;
+  try {
+    if (file.endsWith(".json")) raw = JSON.parse(readFileSync(file, "utf8"));
+    else raw = await importModule(file);
+  } catch (e) {
+    throw new UsageError(`${file}: cannot load config: ${(e as Error).message}`);
+  }
+  return { config: validate(raw, file), file };
+}
+
+/** Imports a .ts/.mjs/.js module without a build step; returns its default export, or the module. */
+export async function importModule(file: string): Promise<unknown> {
+  const mod = (file.endsWith(".ts") || file.endsWith(".mts") || file.endsWith(".cts")
+    ? await (await import("tsx/esm/api")).tsImport(pathToFileURL(file).href, import.meta.url)
+    : await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  return mod.default ?? mod;
+}
+
+function validate(raw: unknown, file: string): KeelConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new UsageError(`${file}: the config must be an object`);
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    const kind = kinds[key as keyof KeelConfig];
+    if (!kind) {
+      throw new UsageError(`${file}: unknown config key "${key}" (known: ${Object.keys(kinds).join(", ")})`);
+    }
+    const ok =
+      kind === "record"
+        ? typeof value === "object" && value !== null && Object.values(value).every((v) => typeof v === "string")
+        : kind === "number"
+          ? typeof value === "number" && Number.isFinite(value) && value >= 0
+          : typeof value === "string";
+    if (!ok) {
+      const want = kind === "record" ? "an object of strings" : kind === "number" ? "a non-negative number" : "a string";
+      throw new UsageError(`${file}: config key "${key}" must be ${want}`);
+    }
+  }
+  return raw as KeelConfig;
+}

@@ -1,0 +1,14 @@
+import type { GatewayEvent } from "./gateway/gateway.js";
+
+/** Everything a run reports, in order. The CLI prints them; `--json` prints one per line. */
+export type KeelEvent =
+  | GatewayEvent
+  | { readonly type: "target"; readonly display: string; readonly embedded: boolean }
+  | { readonly type: "phase"; readonly phase: "migrate" | "indexes" | "backfill"; readonly pending: number }
+  | { readonly type: "migration-start"; readonly name: string; readonly transactional: boolean }
+  | { readonly type: "migration-applied"; readonly name: string; readonly ms: number; readonly by: "this-run" | "another-runner" }
+  | { readonly type: "statement-applied"; readonly migration: string; readonly index: number; readonly ms: number }
+  | { readonly type: "waiting"; readonly what: string; readonly holder: string }
+  | { readonly type: "warning"; readonly message: string };
+
+export type EventSink = (event: KeelEvent) => void;

@@ -1,0 +1,38 @@
+/** pgkeel's public API: the keel (phases) and the gateway (for application code). */
+export { createKeel, type Keel, type KeelOptions, type KeelStatus } from "./keel.js";
+export type { KeelEvent, EventSink } from "./events.js";
+export type { MigrateOptions, MigrateResult, PlannedStatement } from "./phases/migrate/phase.js";
+export type { MigrationStatus, MigrationState } from "./phases/migrate/drift.js";
+export type { MigrationDb } from "./phases/migrate/code-db.js";
+export type { DoctorReport } from "./catalog/doctor.js";
+export type { PoolerMode } from "./catalog/pooler.js";
+export type { TableRef } from "./catalog/objects.js";
+export type { KeelConfig } from "./config/config.js";
+export { Gateway, type Unit, type UnitContext, type Resolution, type GatewayEvent, type GatewayOptions } from "./gateway/gateway.js";
+export { classify, isRetryable, type FailureKind, type Classified } from "./gateway/classify.js";
+export { defaultRetryPolicy, type RetryPolicy } from "./gateway/backoff.js";
+export * from "./gateway/errors.js";
+export { redactUrl } from "./gateway/redact.js";
+export { pgDriver } from "./db/pg.js";
+export { pgliteDriver } from "./db/pglite.js";
+export { defaultTuning, type Driver, type Session, type StatementResult, type ConnectionTuning } from "./db/driver.js";
+
+import { defaultTuning } from "./db/driver.js";
+import { pgDriver } from "./db/pg.js";
+import { Gateway, type GatewayOptions, type Unit } from "./gateway/gateway.js";
+
+/**
+ * One unit against `url` with pgkeel's retry rules, for application code:
+ *
+ * ```ts
+ * const gw = createGateway(process.env.DATABASE_URL!);
+ * const rows = await executeWithRetry(gw, { name: "touch", run: (db) => db.rows("UPDATE t SET x = 1 RETURNING id") });
+ * ```
+ */
+export function createGateway(url: string, options?: GatewayOptions): Gateway {
+  return new Gateway(pgDriver(url, defaultTuning), options);
+}
+
+export function executeWithRetry<T>(gw: Gateway, unit: Unit<T>): Promise<T> {
+  return gw.executeWithRetry(unit);
+}

@@ -1,0 +1,229 @@
+import { randomBytes } from "node:crypto";
+import { indexState } from "../../catalog/objects.js";
+import type { EventSink } from "../../events.js";
+import { classify } from "../../gateway/classify.js";
+import { DatabaseError, InputError, PgkeelError } from "../../gateway/errors.js";
+import type { Gateway, Resolution, UnitContext } from "../../gateway/gateway.js";
+import { isSafeToRepeat } from "../../sql/classify.js";
+import type { Statement } from "../../sql/split.js";
+import type { Claims } from "../../state/claims.js";
+import { isApplied, readSteps } from "../../state/migrations.js";
+import { quoteIdent, quoteLiteral } from "../../state/quote.js";
+import { xactLock, type StateNames } from "../../state/schema.js";
+import { migrationDb } from "./code-db.js";
+import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
+
+export interface ApplyContext {
+  readonly gw: Gateway;
+  readonly names: StateNames;
+  readonly claims: Claims;
+  /** Default `lock_timeout` of a migration transaction. */
+  readonly lockTimeout: string;
+  readonly emit: EventSink;
+}
+
+/** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
+const alreadyApplied = "PGK01";
+
+/** Applies one migration exactly once; "skipped" when another runner applied it. */
+export async function applyMigration(m: Migration, c: ApplyContext): Promise<"applied" | "skipped"> {
+  if (!m.transactional) return applyStepwise(m as SqlMigration, c);
+  try {
+    await c.gw.executeWithRetry({
+      name: m.name,
+      run: (ctx) => (m.kind === "sql" ? ctx.query(transactionalText(m, c).text) : runCode(m, ctx, c)),
+      resolve: (ctx) => resolveByTrackingRow(ctx, c, m.name),
+    });
+    return "applied";
+  } catch (e) {
+    if (e instanceof DatabaseError && e.sqlstate === alreadyApplied) return "skipped";
+    throw await placeError(e, m, c);
+  }
+}
+
+async function resolveByTrackingRow(ctx: UnitContext, c: ApplyContext, name: string): Promise<Resolution<unknown>> {
+  return (await isApplied(ctx, c.names, name)) ? { outcome: "committed", value: undefined } : { outcome: "not-committed" };
+}
+
+/**
+ * The start of a migration's transaction. Runners queue on a transaction-level
+ * advisory lock (no lock_timeout on that wait: the holder is applying a migration,
+ * and its lock ends with its transaction even if it dies), then the transaction
+ * checks that no runner applied this migration meanwhile.
+ */
+function transactionHeader(m: Migration, c: ApplyContext): string {
+  const tag = `$pgkeel_${randomBytes(6).toString("hex")}$`;
+  return [
+    "BEGIN",
+    "SET LOCAL lock_timeout = 0",
+    xactLock(c.names.schema, "migrate"),
+    `SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`,
+    ...(m.directives.statementTimeout ? [`SET LOCAL statement_timeout = ${quoteLiteral(m.directives.statementTimeout)}`] : []),
+    `DO ${tag} BEGIN IF EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)}) THEN
+       RAISE EXCEPTION 'migration already applied by another runner' USING ERRCODE = '${alreadyApplied}';
+     END IF; END ${tag}`,
+    "",
+  ].join(";\n");
+}
+
+function trackingInsert(m: Migration, c: ApplyContext, transactional: boolean): string {
+  return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms)
+VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int)`;
+}
+
+/**
+ * A SQL migration as one message: header, statements, tracking row and COMMIT
+ * reach the server in one round trip. `spans` maps positions back to the file.
+ */
+export function transactionalText(m: SqlMigration, c: ApplyContext): { text: string; spans: { at: number; stmt: Statement }[] } {
+  let text = transactionHeader(m, c);
+  const spans: { at: number; stmt: Statement }[] = [];
+  for (const stmt of m.statements) {
+    spans.push({ at: text.length, stmt });
+    // The newline ends a trailing line comment before the semicolon.
+    text += `${stmt.text}\n;\n`;
+  }
+  text += `${trackingInsert(m, c, true)};\nCOMMIT`;
+  return { text, spans };
+}
+
+async function runCode(m: CodeMigration, ctx: UnitContext, c: ApplyContext): Promise<void> {
+  await ctx.query(transactionHeader(m, c));
+  await m.up(migrationDb(ctx, m.file));
+  await ctx.query(`${trackingInsert(m, c, true)};\nCOMMIT`);
+}
+
+/**
+ * A migration that cannot run in a transaction: statement by statement, each
+ * completion recorded, under an expiring claim so one runner works it at a time.
+ */
+async function applyStepwise(m: SqlMigration, c: ApplyContext): Promise<"applied" | "skipped"> {
+  const outcome = await c.claims.withClaim(
+    `migration:${m.name}`,
+    () => c.gw.executeWithRetry({ name: `check ${m.name}`, run: (ctx) => isApplied(ctx, c.names, m.name) }),
+    async () => {
+      const done = await readSteps(c.gw, c.names, m.name);
+      for (const [i, stmt] of m.statements.entries()) {
+        if (done.has(i)) continue;
+        const t = performance.now();
+        await runStep(m, i, stmt, c);
+        c.emit({ type: "statement-applied", migration: m.name, index: i, ms: Math.round(performance.now() - t) });
+      }
+      await c.gw.query(`record ${m.name}`, `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING`);
+    },
+    (holder) => c.emit({ type: "waiting", what: m.name, holder }),
+  );
+  return outcome.ran ? "applied" : "skipped";
+}
+
+async function runStep(m: SqlMigration, i: number, stmt: Statement, c: ApplyContext): Promise<void> {
+  const record = (ctx: UnitContext) =>
+    ctx.query(
+      `INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+      [m.name, i, m.checksum],
+    );
+  let statementFinished = false;
+  try {
+    await c.gw.executeWithRetry({
+      name: `${m.name} statement ${i + 1} (${m.file}:${stmt.line})`,
+      run: async (ctx) => {
+        if (!statementFinished) {
+          await ctx.query(stmt.text);
+          statementFinished = true;
+        }
+        await record(ctx);
+      },
+      resolve: async (ctx) => {
+        const outcome = statementFinished ? "committed" : await stepOutcome(ctx, stmt, m, c);
+        if (outcome === "committed") {
+          await record(ctx);
+          return { outcome, value: undefined };
+        }
+        if (outcome === "not-committed") return { outcome };
+        return {
+          outcome: "unknown",
+          detail: `the connection was lost while ${m.file}:${stmt.line}:${stmt.column} ran, and pgkeel cannot tell from the catalog whether it took effect. Check the database; if it did, record it with: INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES (${quoteLiteral(m.name)}, ${i}, ${quoteLiteral(m.checksum)})`,
+        };
+      },
+    });
+  } catch (e) {
+    throw await placeError(e, m, c, stmt);
+  }
+}
+
+/** What the catalog says about a statement whose outcome was lost with its connection. */
+async function stepOutcome(
+  ctx: UnitContext,
+  stmt: Statement,
+  m: SqlMigration,
+  c: ApplyContext,
+): Promise<"committed" | "not-committed" | "unknown"> {
+  if (stmt.kind === "IndexStmt" && typeof stmt.node.idxname === "string") {
+    const rel = stmt.node.relation as { schemaname?: string };
+    const ref = { schema: rel?.schemaname, name: stmt.node.idxname };
+    for (;;) {
+      const state = await indexState(ctx, ref);
+      if (state === "valid") return "committed";
+      if (state === "missing") return "not-committed";
+      if (state === "invalid") {
+        // The interrupted build's leftover: drop it, then build again (guarantee 3).
+        const qualified = ref.schema ? `${quoteIdent(ref.schema)}.${quoteIdent(ref.name)}` : quoteIdent(ref.name);
+        await ctx.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`);
+        return "not-committed";
+      }
+      c.emit({ type: "waiting", what: `${m.name}: index ${ref.name}`, holder: "a build still running in another session" });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return isSafeToRepeat(stmt) ? "not-committed" : "unknown";
+}
+
+/** Puts a failure in the user's file: the statement, line and column where it can be found. */
+async function placeError(e: unknown, m: Migration, c: ApplyContext, stmt?: Statement): Promise<unknown> {
+  if (e instanceof DatabaseError) {
+    if (m.kind === "code") return e.at({ file: m.file });
+    if (stmt) return e.at({ file: m.file, ...m.source.lineCol(stmt.start + Math.max(0, (e.details.position ?? 1) - 1)) });
+    const { spans } = transactionalText(m, c);
+    const pos = e.details.position;
+    if (pos !== undefined) {
+      const span = [...spans].reverse().find((s) => s.at <= pos - 1);
+      if (span) return e.at({ file: m.file, ...m.source.lineCol(span.stmt.start + (pos - 1 - span.at)) });
+    }
+    const found = await locateFailure(m, c).catch(() => undefined);
+    if (found) {
+      const offset = found.position === undefined ? 0 : found.position - 1;
+      return e.at({ file: m.file, ...m.source.lineCol(found.stmt.start + offset) });
+    }
+    return e.at({ file: m.file });
+  }
+  if (e instanceof PgkeelError) return e;
+  return new InputError({ file: m.file }, e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * The server does not say which statement of a multi-statement message failed.
+ * When the error has no position, the statements run once more one by one in a
+ * transaction that is always rolled back, to find the one that fails.
+ */
+async function locateFailure(m: SqlMigration, c: ApplyContext): Promise<{ stmt: Statement; position?: number } | undefined> {
+  return c.gw.executeWithRetry({
+    name: `locate the failing statement of ${m.name}`,
+    run: async (ctx) => {
+      await ctx.query(`BEGIN; SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`);
+      try {
+        for (const stmt of m.statements) {
+          try {
+            await ctx.query(stmt.text);
+          } catch (err) {
+            if (classify(err).kind !== "fatal") throw err;
+            const p = (err as { position?: string }).position;
+            return { stmt, position: p ? Number(p) : undefined };
+          }
+        }
+        return undefined;
+      } finally {
+        await ctx.query("ROLLBACK");
+      }
+    },
+  });
+}

@@ -1,0 +1,65 @@
+import { readFileSync } from "node:fs";
+import { importModule } from "../../config/config.js";
+import { InputError } from "../../gateway/errors.js";
+import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
+import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
+import { readDirectives } from "../../sql/directives.js";
+import { parseSqlFile } from "../../sql/split.js";
+import { listPhaseFiles, type PhaseDir, type PhaseFile } from "../files.js";
+import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
+
+export const migrationExtensions = [".sql", ".ts", ".js", ".mjs"];
+
+/** Loads and validates every migration before anything runs (SPEC guarantee 8). */
+export async function loadMigrations(dir: PhaseDir, cwd: string): Promise<Migration[]> {
+  const out: Migration[] = [];
+  for (const f of listPhaseFiles(dir, cwd, migrationExtensions)) {
+    out.push(f.ext === ".sql" ? await loadSql(f) : await loadCode(f));
+  }
+  return out;
+}
+
+export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
+  const text = readFileSync(f.path, "utf8");
+  const parsed = await parseSqlFile(text, f.display);
+  const directives = readDirectives(parsed.leadingComments, f.display);
+  for (const s of parsed.statements) {
+    if (isTransactionControl(s)) {
+      throw new InputError(
+        { file: f.display, line: s.line, column: s.column },
+        "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...) is not allowed: pgkeel runs each migration in its own transaction, or statement by statement with -- pgkeel:no-transaction",
+      );
+    }
+  }
+  const transactional = !directives.noTransaction && !parsed.statements.some(mustRunOutsideTransaction);
+  return {
+    kind: "sql",
+    name: f.name,
+    file: f.display,
+    checksum: sqlChecksum(parsed.tokens),
+    source: parsed.source,
+    statements: parsed.statements,
+    directives,
+    transactional,
+  };
+}
+
+async function loadCode(f: PhaseFile): Promise<CodeMigration> {
+  let mod: unknown;
+  try {
+    mod = await importModule(f.path);
+  } catch (e) {
+    throw new InputError({ file: f.display }, `cannot load: ${(e as Error).message}`);
+  }
+  const up = (mod as { up?: unknown }).up;
+  if (typeof up !== "function") throw new InputError({ file: f.display }, "a code migration must export async function up(db)");
+  return {
+    kind: "code",
+    name: f.name,
+    file: f.display,
+    checksum: codeChecksum(readFileSync(f.path, "utf8")),
+    up: up as CodeMigration["up"],
+    transactional: true,
+    directives: { noTransaction: false },
+  };
+}

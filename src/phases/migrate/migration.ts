@@ -1,0 +1,29 @@
+import type { Directives } from "../../sql/directives.js";
+import type { Statement } from "../../sql/split.js";
+import type { SourceText } from "../../sql/text.js";
+import type { MigrationDb } from "./code-db.js";
+
+interface Base {
+  readonly name: string;
+  /** Path relative to the project, for messages. */
+  readonly file: string;
+  readonly checksum: string;
+}
+
+export interface SqlMigration extends Base {
+  readonly kind: "sql";
+  readonly source: SourceText;
+  readonly statements: readonly Statement[];
+  readonly directives: Directives;
+  /** False when a statement cannot run in a transaction block, or `pgkeel:no-transaction` says so. */
+  readonly transactional: boolean;
+}
+
+export interface CodeMigration extends Base {
+  readonly kind: "code";
+  readonly up: (db: MigrationDb) => Promise<unknown>;
+  readonly transactional: true;
+  readonly directives: Directives;
+}
+
+export type Migration = SqlMigration | CodeMigration;

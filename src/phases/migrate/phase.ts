@@ -1,0 +1,112 @@
+import type { EventSink } from "../../events.js";
+import { DriftError } from "../../gateway/errors.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
+import type { Claims } from "../../state/claims.js";
+import { readApplied } from "../../state/migrations.js";
+import { ensureState, type StateNames } from "../../state/schema.js";
+import { applyMigration } from "./apply.js";
+import { compare, type MigrationStatus } from "./drift.js";
+import type { Migration } from "./migration.js";
+
+export interface MigrateOptions {
+  /** Apply even though an applied migration's file changed. */
+  readonly allowChanged?: boolean;
+  /** Apply even though an applied migration's file is gone. */
+  readonly allowMissing?: boolean;
+  /** Apply a new migration that sorts before the last applied one. */
+  readonly allowOutOfOrder?: boolean;
+}
+
+export interface MigrateResult {
+  /** Applied by this run, in order. */
+  readonly applied: readonly string[];
+  /** Found applied by another runner while this one waited. */
+  readonly skipped: readonly string[];
+}
+
+export interface PhaseDeps {
+  readonly gw: Gateway;
+  readonly names: StateNames;
+  readonly claims: Claims;
+  readonly lockTimeout: string;
+  readonly emit: EventSink;
+}
+
+export async function migrationStatus(deps: PhaseDeps, files: readonly Migration[]): Promise<MigrationStatus[]> {
+  await ensureState(deps.gw, deps.names);
+  return compare(files, await readApplied(deps.gw, deps.names));
+}
+
+/** Applies pending migrations in name order, after refusing drift (SPEC guarantee 7). */
+export async function migrate(deps: PhaseDeps, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateResult> {
+  const status = await migrationStatus(deps, files);
+  refuseDrift(status, opts);
+  const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
+  const todo = files.filter((f) => pending.has(f.name));
+  deps.emit({ type: "phase", phase: "migrate", pending: todo.length });
+  const applied: string[] = [];
+  const skipped: string[] = [];
+  for (const m of todo) {
+    deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
+    const t = performance.now();
+    const outcome = await applyMigration(m, deps);
+    (outcome === "applied" ? applied : skipped).push(m.name);
+    deps.emit({
+      type: "migration-applied",
+      name: m.name,
+      ms: Math.round(performance.now() - t),
+      by: outcome === "applied" ? "this-run" : "another-runner",
+    });
+  }
+  return { applied, skipped };
+}
+
+function refuseDrift(status: readonly MigrationStatus[], opts: MigrateOptions): void {
+  const problems: string[] = [];
+  const changed = status.filter((s) => s.state === "changed");
+  const missing = status.filter((s) => s.state === "missing");
+  const early = status.filter((s) => s.state === "pending" && s.outOfOrder);
+  if (changed.length && !opts.allowChanged) {
+    problems.push(`changed after they were applied: ${changed.map((s) => s.file ?? s.name).join(", ")} (--allow-changed to go on)`);
+  }
+  if (missing.length && !opts.allowMissing) {
+    problems.push(`applied but their files are gone: ${missing.map((s) => s.name).join(", ")} (--allow-missing to go on)`);
+  }
+  if (early.length && !opts.allowOutOfOrder) {
+    problems.push(`new but sorting before the last applied migration: ${early.map((s) => s.file ?? s.name).join(", ")} (--allow-out-of-order to apply them)`);
+  }
+  if (problems.length) throw new DriftError(`refusing to migrate: migrations ${problems.join("; ")}`);
+}
+
+/** One line of `plan`: a statement that would run. */
+export interface PlannedStatement {
+  readonly migration: string;
+  readonly file: string;
+  readonly line: number;
+  readonly kind: string;
+  readonly transactional: boolean;
+  readonly lock: string;
+  readonly warnings: readonly string[];
+  readonly sql: string;
+}
+
+export function planMigrations(files: readonly Migration[], status: readonly MigrationStatus[]): PlannedStatement[] {
+  const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
+  const out: PlannedStatement[] = [];
+  for (const m of files) {
+    if (!pending.has(m.name)) continue;
+    if (m.kind === "code") {
+      out.push({ migration: m.name, file: m.file, line: 1, kind: "code migration", transactional: true, lock: "depends on the code", warnings: [], sql: "up(db)" });
+      continue;
+    }
+    for (const s of m.statements) {
+      const warnings: string[] = [];
+      if (isDataChange(s)) warnings.push("changes data inside a migration: consider a backfill");
+      if (isBlockingIndexBuild(s)) warnings.push("index built without CONCURRENTLY blocks writes: declare it in the indexes phase");
+      if (mayRewriteTable(s)) warnings.push("may rewrite the whole table under an ACCESS EXCLUSIVE lock");
+      out.push({ migration: m.name, file: m.file, line: s.line, kind: s.kind, transactional: m.transactional, lock: lockTaken(s), warnings, sql: s.text });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,15 @@
+import { createHash } from "node:crypto";
+
+/** Checksum of a SQL file's tokens, so comments and whitespace are not drift. */
+export function sqlChecksum(tokens: readonly string[]): string {
+  return sha256(tokens.join(" "));
+}
+
+/** Checksum of a code file: its text with line endings and trailing spaces normalised. */
+export function codeChecksum(text: string): string {
+  return sha256(text.replace(/\r\n/g, "\n").replace(/[ \t]+$/gm, "").trim());
+}
+
+function sha256(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}

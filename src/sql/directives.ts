@@ -1,0 +1,51 @@
+import { InputError } from "../gateway/errors.js";
+
+/** `-- pgkeel:...` comments at the top of a file. */
+export interface Directives {
+  readonly noTransaction: boolean;
+  /** A PostgreSQL duration such as `2s`, `500ms` or `0`. */
+  readonly lockTimeout?: string;
+  readonly statementTimeout?: string;
+}
+
+const prefix = "pgkeel:";
+const durationPattern = /^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$/;
+
+/**
+ * Reads directives from the leading comments the parser's scanner found. Anything
+ * after `pgkeel:` that is not a known directive is refused, so a typo is not
+ * silently ignored. `allowed` names the directives this kind of file accepts.
+ */
+export function readDirectives(
+  comments: readonly { text: string; line: number; column: number }[],
+  file: string,
+  allowed: readonly string[] = ["no-transaction", "lock-timeout", "statement-timeout"],
+): Directives & { readonly extra: readonly { name: string; args: string; line: number; column: number }[] } {
+  let noTransaction = false;
+  let lockTimeout: string | undefined;
+  let statementTimeout: string | undefined;
+  const extra: { name: string; args: string; line: number; column: number }[] = [];
+  for (const c of comments) {
+    const body = c.text.startsWith("--") ? c.text.slice(2).trim() : c.text.replace(/^\/\*|\*\/$/g, "").trim();
+    if (!body.startsWith(prefix)) continue;
+    const [name = "", ...rest] = body.slice(prefix.length).trim().split(/\s+/);
+    const args = rest.join(" ");
+    const at = { file, line: c.line, column: c.column };
+    if (!allowed.includes(name)) {
+      throw new InputError(at, `unknown directive "pgkeel:${name}" (known here: ${allowed.map((a) => `pgkeel:${a}`).join(", ")})`);
+    }
+    const duration = () => {
+      if (!durationPattern.test(args)) {
+        throw new InputError(at, `pgkeel:${name} needs a duration such as 2s, 500ms or 0, got "${args}"`);
+      }
+      return args.replace(/\s+/g, "");
+    };
+    if (name === "no-transaction") {
+      if (args) throw new InputError(at, `pgkeel:no-transaction takes no value, got "${args}"`);
+      noTransaction = true;
+    } else if (name === "lock-timeout") lockTimeout = duration();
+    else if (name === "statement-timeout") statementTimeout = duration();
+    else extra.push({ name, args, line: c.line, column: c.column });
+  }
+  return { noTransaction, lockTimeout, statementTimeout, extra };
+}

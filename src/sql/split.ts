@@ -1,0 +1,77 @@
+import { parse, scan } from "libpg-query";
+import { InputError } from "../gateway/errors.js";
+import { SourceText } from "./text.js";
+
+/** One statement of a SQL file, as PostgreSQL's own parser split it. */
+export interface Statement {
+  /** The statement's text, without the trailing semicolon. */
+  readonly text: string;
+  /** Parse node type, e.g. `CreateStmt`, `IndexStmt`. */
+  readonly kind: string;
+  /** The parse node. */
+  readonly node: Record<string, unknown>;
+  /** Character index of the statement's first character in the file. */
+  readonly start: number;
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface ParsedSql {
+  readonly source: SourceText;
+  readonly statements: readonly Statement[];
+  /** Comments before the first statement, with their positions (where directives live). */
+  readonly leadingComments: readonly { text: string; line: number; column: number }[];
+  /** The file's tokens minus comments, for checksums that ignore comments and whitespace. */
+  readonly tokens: readonly string[];
+}
+
+/** Splits and parses a SQL file; a syntax error becomes an InputError at the file's line and column. */
+export async function parseSqlFile(text: string, file: string): Promise<ParsedSql> {
+  const source = new SourceText(text);
+  let tree: Awaited<ReturnType<typeof parse>>;
+  try {
+    tree = await parse(text);
+  } catch (e) {
+    const err = e as Error & { sqlDetails?: { cursorPosition?: number } };
+    const pos = err.sqlDetails?.cursorPosition;
+    const at = pos === undefined ? {} : source.lineCol(source.charIndex(pos));
+    throw new InputError({ file, ...at }, `syntax error: ${err.message}`);
+  }
+  const statements: Statement[] = [];
+  for (const raw of tree.stmts ?? []) {
+    const startByte = raw.stmt_location ?? 0;
+    const endByte = raw.stmt_len ? startByte + raw.stmt_len : Buffer.byteLength(text);
+    const node = raw.stmt as unknown as Record<string, Record<string, unknown>>;
+    const kind = Object.keys(node)[0]!;
+    // stmt_location points just after the previous semicolon: skip leading whitespace and comments.
+    const rawText = source.sliceBytes(startByte, endByte);
+    const lead = await leadingNoise(rawText);
+    const start = source.charIndex(startByte) + lead;
+    statements.push({
+      text: rawText.slice(lead).trimEnd(),
+      kind,
+      node: node[kind] ?? {},
+      start,
+      ...source.lineCol(start),
+    });
+  }
+  const { tokens: all } = await scan(text);
+  const firstCode = all.find((t) => !isComment(t.tokenName));
+  const leadingComments = all
+    .filter((t) => isComment(t.tokenName) && (!firstCode || t.start < firstCode.start))
+    .map((t) => ({ text: t.text, ...source.lineCol(source.charIndex(t.start)) }));
+  const tokens = all.filter((t) => !isComment(t.tokenName)).map((t) => t.text);
+  return { source, statements, leadingComments, tokens };
+}
+
+function isComment(tokenName: string): boolean {
+  return tokenName === "SQL_COMMENT" || tokenName === "C_COMMENT";
+}
+
+/** Length of whitespace and comments before a statement's first token. */
+async function leadingNoise(text: string): Promise<number> {
+  const { tokens } = await scan(text);
+  const first = tokens.find((t) => !isComment(t.tokenName));
+  if (!first) return 0;
+  return Buffer.from(text, "utf8").subarray(0, first.start).toString("utf8").length;
+}

@@ -1,0 +1,77 @@
+import type { Gateway } from "../gateway/gateway.js";
+import type { StateNames } from "./schema.js";
+
+/**
+ * Expiring claims on a piece of work (a non-transactional migration, an index
+ * build, a backfill), kept in a table instead of a session-level advisory lock so
+ * they work behind a transaction-mode pooler. The holder renews its claim while it
+ * works; a runner that dies stops renewing, and its claim lapses after `ttlSeconds`.
+ */
+export class Claims {
+  constructor(
+    private readonly gw: Gateway,
+    private readonly names: StateNames,
+    readonly owner: string,
+    readonly ttlSeconds: number,
+  ) {}
+
+  /** Takes the claim if it is free, lapsed, or already ours. */
+  async tryClaim(key: string): Promise<boolean> {
+    const rows = await this.gw.query(
+      `claim ${key}`,
+      `INSERT INTO ${this.names.claims} AS c (key, owner, expires_at)
+       VALUES ($1, $2, now() + make_interval(secs => $3))
+       ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+        WHERE c.expires_at < now() OR c.owner = EXCLUDED.owner
+       RETURNING owner`,
+      [key, this.owner, this.ttlSeconds],
+    );
+    return rows.length === 1;
+  }
+
+  /** The current live holder, if any. */
+  async holder(key: string): Promise<string | undefined> {
+    const [row] = await this.gw.query<{ owner: string }>(
+      `read claim ${key}`,
+      `SELECT owner FROM ${this.names.claims} WHERE key = $1 AND expires_at >= now()`,
+      [key],
+    );
+    return row?.owner;
+  }
+
+  async release(key: string): Promise<void> {
+    await this.gw.query(`release ${key}`, `DELETE FROM ${this.names.claims} WHERE key = $1 AND owner = $2`, [key, this.owner]);
+  }
+
+  /**
+   * Runs `work` holding the claim on `key`, renewing it every third of its lifetime.
+   * While another runner holds it, waits; returns "done" without running `work` as
+   * soon as `isDone()` says another runner finished it.
+   */
+  async withClaim<T>(
+    key: string,
+    isDone: () => Promise<boolean>,
+    work: () => Promise<T>,
+    onWait: (holder: string) => void,
+  ): Promise<{ ran: true; value: T } | { ran: false }> {
+    let announced = false;
+    for (;;) {
+      if (await isDone()) return { ran: false };
+      if (await this.tryClaim(key)) break;
+      if (!announced) {
+        onWait((await this.holder(key)) ?? "another runner");
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
+    }
+    const renew = setInterval(() => {
+      void this.tryClaim(key).catch(() => {});
+    }, (this.ttlSeconds * 1000) / 3);
+    try {
+      return { ran: true, value: await work() };
+    } finally {
+      clearInterval(renew);
+      await this.release(key).catch(() => {});
+    }
+  }
+}

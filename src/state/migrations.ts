@@ -1,0 +1,32 @@
+import type { Gateway, UnitContext } from "../gateway/gateway.js";
+import type { StateNames } from "./schema.js";
+
+export interface AppliedMigration {
+  readonly name: string;
+  readonly checksum: string;
+  readonly appliedAt: Date;
+  readonly durationMs: number;
+}
+
+export async function readApplied(gw: Gateway, names: StateNames): Promise<AppliedMigration[]> {
+  const rows = await gw.query<{ name: string; checksum: string; applied_at: Date; duration_ms: number }>(
+    "read applied migrations",
+    `SELECT name, checksum, applied_at, duration_ms FROM ${names.migrations} ORDER BY name COLLATE "C"`,
+  );
+  return rows.map((r) => ({ name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at), durationMs: r.duration_ms }));
+}
+
+/** Whether the tracking row of `name` exists: how a lost COMMIT is resolved. */
+export async function isApplied(db: Pick<UnitContext, "rows">, names: StateNames, name: string): Promise<boolean> {
+  return (await db.rows(`SELECT 1 FROM ${names.migrations} WHERE name = $1`, [name])).length > 0;
+}
+
+/** Statements of a non-transactional migration already done, by index. */
+export async function readSteps(gw: Gateway, names: StateNames, migration: string): Promise<Set<number>> {
+  const rows = await gw.query<{ step: number }>(
+    `read steps of ${migration}`,
+    `SELECT step FROM ${names.steps} WHERE migration = $1`,
+    [migration],
+  );
+  return new Set(rows.map((r) => r.step));
+}

@@ -1,0 +1,59 @@
+import type { Gateway } from "../gateway/gateway.js";
+import { quoteIdent, quoteLiteral } from "./quote.js";
+
+/** Names of pgkeel's own tables in its schema. */
+export interface StateNames {
+  readonly schema: string;
+  readonly migrations: string;
+  readonly steps: string;
+  readonly claims: string;
+}
+
+export function stateNames(schema: string): StateNames {
+  const s = quoteIdent(schema);
+  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims` };
+}
+
+/**
+ * A transaction-level advisory lock: it ends with its transaction, so it is safe
+ * behind a transaction-mode pooler and a dead runner cannot strand it.
+ */
+export function xactLock(schema: string, purpose: string): string {
+  return `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`pgkeel:${schema}:${purpose}`)}, 0))`;
+}
+
+/** Creates pgkeel's schema and tables when any is missing. Safe when many runners start at once. */
+export async function ensureState(gw: Gateway, names: StateNames): Promise<void> {
+  const tables = [names.migrations, names.steps, names.claims];
+  const [row] = await gw.query<{ missing: number }>(
+    "check pgkeel state",
+    `SELECT count(*)::int AS missing FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
+    [tables],
+  );
+  if (row?.missing === 0) return;
+  await gw.query(
+    "create pgkeel state",
+    [
+      "BEGIN",
+      xactLock(names.schema, "state"),
+      `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(names.schema)}`,
+      `CREATE TABLE IF NOT EXISTS ${names.migrations} (
+         name text PRIMARY KEY,
+         checksum text NOT NULL,
+         transactional boolean NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now(),
+         duration_ms integer NOT NULL DEFAULT 0)`,
+      `CREATE TABLE IF NOT EXISTS ${names.steps} (
+         migration text NOT NULL,
+         step integer NOT NULL,
+         checksum text NOT NULL,
+         done_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (migration, step))`,
+      `CREATE TABLE IF NOT EXISTS ${names.claims} (
+         key text PRIMARY KEY,
+         owner text NOT NULL,
+         expires_at timestamptz NOT NULL)`,
+      "COMMIT",
+    ].join(";\n"),
+  );
+}
