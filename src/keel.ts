@@ -32,6 +32,10 @@ export interface KeelOptions {
   readonly maxRetries?: number;
   /** Longest wait between attempts, ms (default 8000). */
   readonly retryCapMs?: number;
+  /** Upper bound of the first wait, ms (default 800). */
+  readonly retryFirstMs?: number;
+  /** A dead runner's claim lapses after this many seconds (default 30). */
+  readonly claimTtlSeconds?: number;
   /** Receives every event: the target, phases, migrations, retries. */
   readonly onEvent?: EventSink;
   /** Environment to read `DATABASE_URL` from (default `process.env`). */
@@ -94,7 +98,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       retry: {
         ...(options.maxRetries ?? config.maxRetries) !== undefined && { maxAttempts: options.maxRetries ?? config.maxRetries },
         ...(options.retryCapMs ?? config.retryCapMs) !== undefined && { capMs: options.retryCapMs ?? config.retryCapMs },
-        ...(config.retryFirstMs !== undefined && { firstMs: config.retryFirstMs }),
+        ...(options.retryFirstMs ?? config.retryFirstMs) !== undefined && { firstMs: options.retryFirstMs ?? config.retryFirstMs },
       },
       onEvent: emit,
     });
@@ -106,7 +110,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       target,
       gw,
       names,
-      claims: new Claims(gw, names, owner, config.claimTtlSeconds ?? 30),
+      claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30),
       lockTimeout: config.lockTimeout ?? "5s",
       migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
     };
