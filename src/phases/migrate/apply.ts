@@ -127,6 +127,10 @@ async function runStep(m: SqlMigration, i: number, stmt: Statement, c: ApplyCont
     await c.gw.executeWithRetry({
       name: `${m.name} statement ${i + 1} (${m.file}:${stmt.line})`,
       run: async (ctx) => {
+        // An index step left by a crashed run may have finished, or left an INVALID leftover.
+        if (!statementFinished && stmt.kind === "IndexStmt" && (await stepOutcome(ctx, stmt, m, c)) === "committed") {
+          statementFinished = true;
+        }
         if (!statementFinished) {
           await ctx.query(stmt.text);
           statementFinished = true;

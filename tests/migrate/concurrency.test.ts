@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { admin, bouncerSkip, bouncerUrl, freshDatabase, withDatabase } from "../support/db.js";
+import { makeProject, runCli } from "../support/project.js";
+
+/**
+ * Many deploy pods at once: separate OS processes of the built CLI against one
+ * database, directly and through PgBouncer in transaction mode.
+ */
+function suite(): Record<string, string> {
+  const files: Record<string, string> = {
+    "db/migrations/000_base.sql": "CREATE TABLE runs (n int NOT NULL); CREATE TABLE wide (id int);",
+  };
+  for (let i = 1; i <= 12; i++) {
+    files[`db/migrations/${String(i).padStart(3, "0")}_m.sql`] =
+      i === 6
+        ? "-- pgkeel:no-transaction\nCREATE INDEX CONCURRENTLY wide_id_idx ON wide (id);\nINSERT INTO runs VALUES (6);"
+        : `ALTER TABLE wide ADD COLUMN c${i} int;\nINSERT INTO runs VALUES (${i});${i % 4 === 0 ? "\nSELECT pg_sleep(0.2);" : ""}`;
+  }
+  return files;
+}
+
+async function expectAppliedOnce(url: string): Promise<void> {
+  const runs = await admin<{ n: number; c: number }>(url, "SELECT n, count(*)::int AS c FROM runs GROUP BY n ORDER BY n");
+  expect(runs).toEqual([...Array(12).keys()].map((i) => ({ n: i + 1, c: 1 })));
+  expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.migrations")).toEqual([{ n: 13 }]);
+  expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims")).toEqual([{ n: 0 }]);
+}
+
+describe("8 runners at once", () => {
+  it("directly: all exit 0, each migration applied once", async () => {
+    const url = await freshDatabase("conc_direct");
+    const cwd = makeProject(suite());
+    const runs = await Promise.all(Array.from({ length: 8 }, () => runCli(["migrate", "--url", url], { cwd })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    await expectAppliedOnce(url);
+    // Work was shared: some runners found migrations applied by others.
+    expect(runs.some((r) => r.stderr.includes("applied by another runner") || r.stderr.includes("0 applied"))).toBe(true);
+  });
+
+  it("through PgBouncer in transaction mode: all exit 0, each migration applied once", async (ctx) => {
+    if (bouncerSkip()) ctx.skip();
+    const direct = await freshDatabase("conc_bouncer");
+    const viaBouncer = withDatabase(bouncerUrl(), new URL(direct).pathname.slice(1));
+    const cwd = makeProject(suite());
+    const runs = await Promise.all(Array.from({ length: 8 }, () => runCli(["migrate", "--url", viaBouncer], { cwd })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    await expectAppliedOnce(direct);
+  });
+});
+
+describe("a runner killed with SIGKILL", () => {
+  it("mid transactional migration: the next run completes with no manual step", async () => {
+    const url = await freshDatabase("kill_tx");
+    const cwd = makeProject({
+      "db/migrations/001_a.sql": "CREATE TABLE a (id int);",
+      "db/migrations/002_slow.sql": "CREATE TABLE slow (id int);\nSELECT pg_sleep(2);",
+      "db/migrations/003_c.sql": "CREATE TABLE c (id int);",
+    });
+    const killed = await runCli(["migrate", "--url", url], { cwd, killAfterMs: 1200 });
+    expect(killed.signal).toBe("SIGKILL");
+    const again = await runCli(["migrate", "--url", url], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(await admin(url, "SELECT name FROM pgkeel.migrations ORDER BY name")).toEqual([{ name: "001_a" }, { name: "002_slow" }, { name: "003_c" }]);
+  });
+
+  it("mid non-transactional migration: its claim lapses within the claim lifetime and the next run resumes at the first unrecorded statement", async () => {
+    const url = await freshDatabase("kill_notx");
+    const cwd = makeProject({
+      "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 3 }),
+      "db/migrations/001_steps.sql": "-- pgkeel:no-transaction\nCREATE TABLE s1 (id int);\nSELECT pg_sleep(2);\nCREATE TABLE s2 (id int);",
+    });
+    const killed = await runCli(["migrate", "--url", url], { cwd, killAfterMs: 1500 });
+    expect(killed.signal).toBe("SIGKILL");
+    expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims WHERE expires_at > now()")).toEqual([{ n: 1 }]);
+    const t = Date.now();
+    const again = await runCli(["migrate", "--url", url], { cwd });
+    const took = Date.now() - t;
+    // CREATE TABLE s1 is not idempotent: exit 0 shows it was not run again.
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain("waiting");
+    expect(took).toBeLessThan(3_000 + 2_000 + 4_000);
+    expect(await admin(url, "SELECT to_regclass('s2') IS NOT NULL AS ok")).toEqual([{ ok: true }]);
+    expect(await admin(url, "SELECT step FROM pgkeel.migration_steps ORDER BY step")).toEqual([{ step: 0 }, { step: 1 }, { step: 2 }]);
+  });
+});

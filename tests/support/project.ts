@@ -1,0 +1,37 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+
+/** A throwaway project folder holding `files` (paths relative to it). */
+export function makeProject(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "pgkeel-proj-"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+export const cliPath = resolve(import.meta.dirname, "../../dist/cli/main.js");
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `pgkeel` binary as its own OS process. DATABASE_URL is cleared unless given. */
+export function runCli(args: string[], opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number }): Promise<CliRun> {
+  return new Promise((resolvePromise) => {
+    const env = { ...process.env, DATABASE_URL: "", ...opts.env };
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    if (opts.killAfterMs !== undefined) setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
+    child.on("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
