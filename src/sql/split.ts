@@ -37,41 +37,36 @@ export async function parseSqlFile(text: string, file: string): Promise<ParsedSq
     const at = pos === undefined ? {} : source.lineCol(source.charIndex(pos));
     throw new InputError({ file, ...at }, `syntax error: ${err.message}`);
   }
+  // One scanner pass serves statement starts, directives and the checksum.
+  const { tokens: all } = await scan(text);
+  const code = all.filter((t) => !isComment(t.tokenName));
   const statements: Statement[] = [];
+  let next = 0;
   for (const raw of tree.stmts ?? []) {
     const startByte = raw.stmt_location ?? 0;
     const endByte = raw.stmt_len ? startByte + raw.stmt_len : Buffer.byteLength(text);
     const node = raw.stmt as unknown as Record<string, Record<string, unknown>>;
     const kind = Object.keys(node)[0]!;
-    // stmt_location points just after the previous semicolon: skip leading whitespace and comments.
-    const rawText = source.sliceBytes(startByte, endByte);
-    const lead = await leadingNoise(rawText);
-    const start = source.charIndex(startByte) + lead;
+    // stmt_location points just after the previous semicolon: start at the first token instead.
+    while (next < code.length && code[next]!.start < startByte) next++;
+    const firstByte = next < code.length && code[next]!.start < endByte ? code[next]!.start : startByte;
+    const start = source.charIndex(firstByte);
     statements.push({
-      text: rawText.slice(lead).trimEnd(),
+      text: source.sliceBytes(firstByte, endByte).trimEnd(),
       kind,
       node: node[kind] ?? {},
       start,
       ...source.lineCol(start),
     });
   }
-  const { tokens: all } = await scan(text);
-  const firstCode = all.find((t) => !isComment(t.tokenName));
+  const firstCode = code[0];
   const leadingComments = all
     .filter((t) => isComment(t.tokenName) && (!firstCode || t.start < firstCode.start))
     .map((t) => ({ text: t.text, ...source.lineCol(source.charIndex(t.start)) }));
-  const tokens = all.filter((t) => !isComment(t.tokenName)).map((t) => t.text);
+  const tokens = code.map((t) => t.text);
   return { source, statements, leadingComments, tokens };
 }
 
 function isComment(tokenName: string): boolean {
   return tokenName === "SQL_COMMENT" || tokenName === "C_COMMENT";
-}
-
-/** Length of whitespace and comments before a statement's first token. */
-async function leadingNoise(text: string): Promise<number> {
-  const { tokens } = await scan(text);
-  const first = tokens.find((t) => !isComment(t.tokenName));
-  if (!first) return 0;
-  return Buffer.from(text, "utf8").subarray(0, first.start).toString("utf8").length;
 }

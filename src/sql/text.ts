@@ -10,6 +10,8 @@ export class SourceText {
 
   /** The character index of a UTF-8 byte offset. */
   charIndex(byteOffset: number): number {
+    // Pure ASCII (the usual case): bytes and characters coincide.
+    if (this.bytes.length === this.text.length) return Math.max(0, byteOffset);
     return this.bytes.subarray(0, Math.max(0, byteOffset)).toString("utf8").length;
   }
 

@@ -16,6 +16,19 @@ export async function readApplied(gw: Gateway, names: StateNames): Promise<Appli
   return rows.map((r) => ({ name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at), durationMs: r.duration_ms }));
 }
 
+/** Which of `names` have tracking rows, and which runner wrote each: how a lost COMMIT is resolved. */
+export async function appliedAmong(
+  db: Pick<UnitContext, "rows">,
+  state: StateNames,
+  names: readonly string[],
+): Promise<Map<string, { by: string | null; durationMs: number }>> {
+  const rows = await db.rows<{ name: string; applied_by: string | null; duration_ms: number }>(
+    `SELECT name, applied_by, duration_ms FROM ${state.migrations} WHERE name = ANY ($1::text[])`,
+    [names],
+  );
+  return new Map(rows.map((r) => [r.name, { by: r.applied_by, durationMs: r.duration_ms }]));
+}
+
 /** Whether the tracking row of `name` exists: how a lost COMMIT is resolved. */
 export async function isApplied(db: Pick<UnitContext, "rows">, names: StateNames, name: string): Promise<boolean> {
   return (await db.rows(`SELECT 1 FROM ${names.migrations} WHERE name = $1`, [name])).length > 0;

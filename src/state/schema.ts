@@ -42,7 +42,8 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          checksum text NOT NULL,
          transactional boolean NOT NULL,
          applied_at timestamptz NOT NULL DEFAULT now(),
-         duration_ms integer NOT NULL DEFAULT 0)`,
+         duration_ms integer NOT NULL DEFAULT 0,
+         applied_by text)`,
       `CREATE TABLE IF NOT EXISTS ${names.steps} (
          migration text NOT NULL,
          step integer NOT NULL,

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
+import { batchLimits } from "../../src/phases/migrate/apply.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { admin, freshDatabase } from "../support/db.js";
 import { makeProject } from "../support/project.js";
 import { FaultProxy } from "../support/proxy.js";
@@ -41,7 +44,7 @@ describe("SQL migrations on a real server", () => {
     expect(await admin(url, "SELECT enum_range(NULL::mood)::text AS r")).toEqual([{ r: "{sad,ok,happy}" }]);
   });
 
-  it("one round trip per transactional migration, tracking row included", async () => {
+  it("transactional migrations with their tracking rows go several to a round trip", async () => {
     const url = await freshDatabase("mig_rt");
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
@@ -53,8 +56,8 @@ describe("SQL migrations on a real server", () => {
       const before = proxy.roundTrips;
       await keel.migrate();
       const perRun = proxy.roundTrips - before;
-      // 20 migrations, plus a constant: state check and reading applied rows.
-      expect(perRun).toBe(20 + 2);
+      // State check and reading applied rows, then the migrations batched into messages.
+      expect(perRun).toBe(2 + Math.ceil(20 / batchLimits.migrations));
     } finally {
       await keel.close();
       await proxy.stop();
@@ -75,22 +78,68 @@ describe("SQL migrations on a real server", () => {
     const keel = await keelOn(proxy.url(url), cwd, events);
     try {
       await keel.status();
-      // The second message ending in COMMIT from now on is 002's transaction.
-      proxy.cutAfterCommit(2);
+      // The next message ending in COMMIT is the migrations' message.
+      proxy.cutAfterCommit(1);
       const r = await keel.migrate();
-      expect(r.applied).toEqual(["001_base", "002_bump", "003_after"]);
+      expect(r).toEqual({ applied: ["001_base", "002_bump", "003_after"], skipped: [] });
     } finally {
       await keel.close();
       await proxy.stop();
     }
     expect(proxy.faults).toBe(1);
-    expect(events).toContainEqual({ type: "resolved", unit: "002_bump", outcome: "committed" });
+    expect(events).toContainEqual({ type: "resolved", unit: "001_base .. 003_after (3 migrations)", outcome: "committed" });
     expect(await admin(url, "SELECT n FROM counter")).toEqual([{ n: 1 }]);
     expect(await admin(url, "SELECT name FROM pgkeel.migrations ORDER BY name")).toEqual([
       { name: "001_base" },
       { name: "002_bump" },
       { name: "003_after" },
     ]);
+  });
+
+  it("a batch that fails partway keeps what committed before the failure, and a rerun applies the rest", async () => {
+    const url = await freshDatabase("mig_partial");
+    const cwd = makeProject({
+      "db/migrations/001_a.sql": "CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (1);",
+      "db/migrations/002_b.sql": "UPDATE counter SET n = n + 10;",
+      "db/migrations/003_bad.sql": "CREATE TABLE c (id int);\nINSERT INTO c VALUES ('not a number');",
+      "db/migrations/004_d.sql": "CREATE TABLE d (id int);",
+    });
+    const keel = await keelOn(url, cwd);
+    const err = await keel.migrate().catch((e) => e);
+    await keel.close();
+    expect(err.sqlstate).toBe("22P02");
+    expect(err.message).toContain("db/migrations/003_bad.sql:2:");
+    expect(await admin(url, "SELECT name FROM pgkeel.migrations ORDER BY name")).toEqual([{ name: "001_a" }, { name: "002_b" }]);
+    expect(await admin(url, "SELECT to_regclass('c') IS NULL AS c, to_regclass('d') IS NULL AS d")).toEqual([{ c: true, d: true }]);
+    writeFileSync(join(cwd, "db/migrations/003_bad.sql"), "CREATE TABLE c (id int);\nINSERT INTO c VALUES (3);");
+    const again = await keelOn(url, cwd);
+    expect(await again.migrate()).toEqual({ applied: ["003_bad", "004_d"], skipped: [] });
+    await again.close();
+    expect(await admin(url, "SELECT n FROM counter")).toEqual([{ n: 11 }]);
+  });
+
+  it("a lock timeout in the middle of a batch: the retry sends only what did not commit", async () => {
+    const url = await freshDatabase("mig_locktimeout");
+    await admin(url, "CREATE TABLE busy (id int); CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0);");
+    const cwd = makeProject({
+      "db/migrations/001_bump.sql": "UPDATE counter SET n = n + 1;",
+      "db/migrations/002_busy.sql": "-- pgkeel:lock-timeout 100ms\nALTER TABLE busy ADD COLUMN x int;",
+      "db/migrations/003_bump.sql": "UPDATE counter SET n = n + 100;",
+    });
+    const pg = await import("pg");
+    const holder = new pg.default.Client({ connectionString: url });
+    await holder.connect();
+    await holder.query("BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE");
+    const events: KeelEvent[] = [];
+    const keel = await keelOn(url, cwd, events);
+    setTimeout(() => void holder.query("COMMIT").then(() => holder.end()), 700);
+    try {
+      expect(await keel.migrate()).toEqual({ applied: ["001_bump", "002_busy", "003_bump"], skipped: [] });
+    } finally {
+      await keel.close();
+    }
+    expect(events.some((e) => e.type === "retry" && e.kind === "lock-timeout")).toBe(true);
+    expect(await admin(url, "SELECT n FROM counter")).toEqual([{ n: 101 }]);
   });
 
   it("a migration with CREATE INDEX CONCURRENTLY runs outside a transaction, statement by statement", async () => {

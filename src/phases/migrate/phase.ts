@@ -5,9 +5,9 @@ import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "
 import type { Claims } from "../../state/claims.js";
 import { readApplied } from "../../state/migrations.js";
 import { ensureState, type StateNames } from "../../state/schema.js";
-import { applyMigration } from "./apply.js";
+import { applyBatch, applyMigration, batchLimits, type Outcome } from "./apply.js";
 import { compare, type MigrationStatus } from "./drift.js";
-import type { Migration } from "./migration.js";
+import type { Migration, SqlMigration } from "./migration.js";
 
 export interface MigrateOptions {
   /** Apply even though an applied migration's file changed. */
@@ -47,19 +47,38 @@ export async function migrate(deps: PhaseDeps, files: readonly Migration[], opts
   deps.emit({ type: "phase", phase: "migrate", pending: todo.length });
   const applied: string[] = [];
   const skipped: string[] = [];
-  for (const m of todo) {
-    deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
+  const report = (o: Outcome) => {
+    (o.by === "this-run" ? applied : skipped).push(o.name);
+    deps.emit({ type: "migration-applied", name: o.name, ms: o.ms, by: o.by });
+  };
+  for (let i = 0; i < todo.length; ) {
+    const batch = nextBatch(todo, i);
+    for (const m of batch.length ? batch : [todo[i]!]) deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
+    if (batch.length) {
+      for (const o of await applyBatch(batch, deps)) report(o);
+      i += batch.length;
+      continue;
+    }
+    const m = todo[i++]!;
     const t = performance.now();
     const outcome = await applyMigration(m, deps);
-    (outcome === "applied" ? applied : skipped).push(m.name);
-    deps.emit({
-      type: "migration-applied",
-      name: m.name,
-      ms: Math.round(performance.now() - t),
-      by: outcome === "applied" ? "this-run" : "another-runner",
-    });
+    report({ name: m.name, by: outcome === "applied" ? "this-run" : "another-runner", ms: Math.round(performance.now() - t) });
   }
   return { applied, skipped };
+}
+
+/** The run of transactional SQL migrations starting at `from` that fits in one message (empty if none). */
+function nextBatch(todo: readonly Migration[], from: number): SqlMigration[] {
+  const batch: SqlMigration[] = [];
+  let chars = 0;
+  for (let i = from; i < todo.length; i++) {
+    const m = todo[i]!;
+    if (m.kind !== "sql" || !m.transactional) break;
+    chars += m.source.text.length;
+    if (batch.length && (batch.length >= batchLimits.migrations || chars > batchLimits.chars)) break;
+    batch.push(m);
+  }
+  return batch;
 }
 
 function refuseDrift(status: readonly MigrationStatus[], opts: MigrateOptions): void {
