@@ -7,7 +7,8 @@
  *
  * - pgkeel: the built CLI, `pgkeel migrate` (tracking rows included).
  * - psql: one session, each migration wrapped in BEGIN/COMMIT, statements sent one by one.
- * - floor: node-postgres sending each migration as one `BEGIN; ...; COMMIT` query, no tracking.
+ * - floor: bench/floor.mjs, node-postgres sending each migration as one `BEGIN; ...; COMMIT` query, no tracking.
+ * Every tool runs as its own process, so each pays for its start-up.
  * Each run gets a fresh database. Round trips are counted at the proxy.
  * Uses DATABASE_URL when set, else starts an embedded PostgreSQL.
  */
@@ -67,12 +68,12 @@ const modes = {
     await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", `${url}?sslmode=disable`, "-f", file]);
     return performance.now() - t;
   },
+  /** A separate process too, so every tool pays for its own start-up. */
   async floor(url: string, m: string[][]) {
+    const file = join(mkdtempSync(join(tmpdir(), "pgkeel-bench-")), "migrations.json");
+    writeFileSync(file, JSON.stringify(m));
     const t = performance.now();
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    for (const stmts of m) await c.query(`BEGIN; ${stmts.join("; ")}; COMMIT`);
-    await c.end();
+    await run(process.execPath, [resolve(import.meta.dirname, "floor.mjs"), url, file]);
     return performance.now() - t;
   },
 };

@@ -333,3 +333,25 @@ describe("retries exhausted", () => {
     }
   });
 });
+
+describe("pooler saturated", () => {
+  it("PgBouncer's 'no more connections allowed' is retried until a client slot frees", async (ctx) => {
+    const { tightBouncerUrl, bouncerSkip } = await import("../support/db.js");
+    if (bouncerSkip() || !tightBouncerUrl()) ctx.skip();
+    const target = withDatabase(tightBouncerUrl(), new URL(url).pathname.slice(1));
+    const pg = await import("pg");
+    const hogs = [new pg.default.Client({ connectionString: target }), new pg.default.Client({ connectionString: target })];
+    for (const h of hogs) await h.connect();
+    const t = testGateway(target, 20);
+    try {
+      setTimeout(() => void hogs[0]!.end(), 400);
+      expect(await t.gw.query("squeeze in", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+      const first = t.retries()[0];
+      expect(first).toMatchObject({ kind: "saturated" });
+      expect(first!.type === "retry" && first!.reason).toContain("no more connections allowed");
+    } finally {
+      await hogs[1]!.end();
+      await t.gw.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { inject } from "vitest";
 export const serverUrl = (): string => inject("pgUrl");
 export const bouncerUrl = (): string => inject("pgbouncerUrl");
 export const bouncerSkip = (): string => inject("pgbouncerSkip");
+export const tightBouncerUrl = (): string => inject("pgbouncerTightUrl");
 
 let counter = 0;
 

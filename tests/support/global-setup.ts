@@ -16,11 +16,13 @@ declare module "vitest" {
     pgUrl: string;
     pgbouncerUrl: string;
     pgbouncerSkip: string;
+    /** A PgBouncer that admits only two clients, for its "no more connections allowed". */
+    pgbouncerTightUrl: string;
   }
 }
 
 let embedded: { stop(): Promise<void> } | undefined;
-let bouncer: ChildProcess | undefined;
+const bouncers: ChildProcess[] = [];
 const tempDirs: string[] = [];
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -36,14 +38,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("pgbouncerUrl", b.url);
   project.provide("pgbouncerSkip", b.skip);
   if (b.skip) console.warn(`[pgkeel tests] pooler tests will be skipped: ${b.skip}`);
+  const tight = b.skip ? { url: "" } : await startPgBouncer(pgUrl, 2).catch(() => ({ url: "" }));
+  project.provide("pgbouncerTightUrl", tight.url);
   return async () => {
-    bouncer?.kill("SIGTERM");
+    for (const b of bouncers) b.kill("SIGTERM");
     await embedded?.stop();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   };
 }
 
-async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: string }> {
+async function startPgBouncer(pgUrl: string, maxClientConn = 500): Promise<{ url: string; skip: string }> {
   const bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((p) => {
     try {
       execFileSync(p, ["--version"], { stdio: "ignore" });
@@ -73,7 +77,7 @@ async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: strin
       "auth_type = trust",
       `auth_file = ${join(dir, "userlist.txt")}`,
       "pool_mode = transaction",
-      "max_client_conn = 500",
+      `max_client_conn = ${maxClientConn}`,
       "default_pool_size = 40",
       `logfile = ${join(dir, "pgbouncer.log")}`,
       `pidfile = ${join(dir, "pgbouncer.pid")}`,
@@ -94,7 +98,7 @@ async function startPgBouncer(pgUrl: string): Promise<{ url: string; skip: strin
     chownSync(dir, ids.uid, ids.gid);
     for (const f of ["userlist.txt", "pgbouncer.ini"]) chownSync(join(dir, f), ids.uid, ids.gid);
   }
-  bouncer = spawn(bin, [join(dir, "pgbouncer.ini")], { stdio: "ignore", ...(ids ?? {}) });
+  bouncers.push(spawn(bin, [join(dir, "pgbouncer.ini")], { stdio: "ignore", ...(ids ?? {}) }));
   await waitForPort(port, 10_000);
   const url = new URL(pgUrl);
   url.hostname = "127.0.0.1";

