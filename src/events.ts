@@ -9,6 +9,22 @@ export type KeelEvent =
   | { readonly type: "migration-applied"; readonly name: string; readonly ms: number; readonly by: "this-run" | "another-runner" }
   | { readonly type: "statement-applied"; readonly migration: string; readonly index: number; readonly ms: number }
   | { readonly type: "waiting"; readonly what: string; readonly holder: string }
+  | { readonly type: "index-start"; readonly name: string; readonly table: string; readonly file: string }
+  | {
+      readonly type: "index-progress";
+      readonly name: string;
+      /** The build's phase as pg_stat_progress_create_index names it. */
+      readonly phase: string;
+      readonly blocksDone: number;
+      readonly blocksTotal: number;
+      readonly elapsedMs: number;
+    }
+  | {
+      readonly type: "index-done";
+      readonly name: string;
+      readonly ms: number;
+      readonly by: "this-run" | "another-runner" | "already-valid";
+    }
   | { readonly type: "warning"; readonly message: string };
 
 export type EventSink = (event: KeelEvent) => void;

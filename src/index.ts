@@ -1,5 +1,6 @@
 /** pgkeel's public API: the keel (phases) and the gateway (for application code). */
-export { createKeel, type Keel, type KeelOptions, type KeelStatus } from "./keel.js";
+export { createKeel, type Keel, type KeelOptions, type KeelStatus, type RunResult } from "./keel.js";
+export type { IndexesOptions, IndexesResult, IndexStatus, IndexStateName } from "./phases/indexes/phase.js";
 export type { KeelEvent, EventSink } from "./events.js";
 export type { MigrateOptions, MigrateResult, PlannedStatement } from "./phases/migrate/phase.js";
 export type { MigrationStatus, MigrationState } from "./phases/migrate/drift.js";

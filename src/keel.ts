@@ -15,6 +15,10 @@ import type { PhaseDir } from "./phases/files.js";
 import { loadMigrations } from "./phases/migrate/load.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
+import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
+import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
+import { buildIndexes, indexStatus, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
+import type { Migration } from "./phases/migrate/migration.js";
 
 export interface KeelOptions {
   /** The project folder (default: the current directory). */
@@ -45,15 +49,23 @@ export interface KeelOptions {
 /** What `status()` returns; `status --json` prints it. */
 export interface KeelStatus {
   readonly migrations: readonly MigrationStatus[];
-  readonly indexes: readonly { name: string; state: string }[];
+  readonly indexes: readonly IndexStatus[];
   readonly backfills: readonly { name: string; state: string; rows?: number }[];
+}
+
+/** What `run()` did, phase by phase. */
+export interface RunResult {
+  readonly migrate: MigrateResult;
+  readonly indexes: IndexesResult;
 }
 
 export interface Keel {
   /** Applies pending migrations. */
   migrate(opts?: MigrateOptions): Promise<MigrateResult>;
-  /** Runs the phases in order (today: migrate). */
-  run(opts?: MigrateOptions): Promise<MigrateResult>;
+  /** Builds declared indexes that are missing or invalid, always concurrently. */
+  indexes(opts?: IndexesOptions): Promise<IndexesResult>;
+  /** Runs the phases in order, stopping at the first that fails. Every file of every phase is validated first. */
+  run(opts?: MigrateOptions & IndexesOptions): Promise<RunResult>;
   status(): Promise<KeelStatus>;
   /** What `run` would do, statement by statement. */
   plan(): Promise<PlannedStatement[]>;
@@ -72,6 +84,8 @@ interface Session {
   readonly names: ReturnType<typeof stateNames>;
   readonly lockTimeout: string;
   readonly migrationsDir: PhaseDir;
+  readonly indexesDir: PhaseDir;
+  readonly pooler: () => Promise<PoolerMode>;
 }
 
 /**
@@ -113,29 +127,63 @@ export function createKeel(options: KeelOptions = {}): Keel {
       claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30),
       lockTimeout: config.lockTimeout ?? "5s",
       migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
+      indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
+      pooler: memo(() => detectPooler(gw)),
     };
   }
 
   const session = () => (opened ??= open());
   const deps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit });
 
+  /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
+  async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[] }> {
+    return { migrations: await loadMigrations(s.migrationsDir, s.cwd), indexes: await loadIndexes(s.indexesDir, s.cwd) };
+  }
+  const buildDeps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, emit, pooler: s.pooler });
+
   const keel: Keel = {
     async migrate(opts) {
       const s = await session();
-      // Every file is loaded and validated before anything changes.
-      const files = await loadMigrations(s.migrationsDir, s.cwd);
-      return migrate(deps(s), files, opts);
+      return migrate(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
     },
-    run: (opts) => keel.migrate(opts),
+    async indexes(opts) {
+      const s = await session();
+      return buildIndexes(buildDeps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
+    },
+    async run(opts) {
+      const s = await session();
+      const files = await load(s);
+      const migrated = await migrate(deps(s), files.migrations, opts);
+      return { migrate: migrated, indexes: await buildIndexes(buildDeps(s), files.indexes, opts) };
+    },
     async status() {
       const s = await session();
-      const files = await loadMigrations(s.migrationsDir, s.cwd);
-      return { migrations: await migrationStatus(deps(s), files), indexes: [], backfills: [] };
+      const files = await load(s);
+      return {
+        migrations: await migrationStatus(deps(s), files.migrations),
+        indexes: await indexStatus(s.gw, files.indexes),
+        backfills: [],
+      };
     },
     async plan() {
       const s = await session();
-      const files = await loadMigrations(s.migrationsDir, s.cwd);
-      return planMigrations(files, await migrationStatus(deps(s), files));
+      const files = await load(s);
+      const planned = planMigrations(files.migrations, await migrationStatus(deps(s), files.migrations));
+      for (const idx of await indexStatus(s.gw, files.indexes)) {
+        if (idx.state === "valid") continue;
+        const d = files.indexes.find((i) => i.ref.name === idx.name)!;
+        planned.push({
+          migration: `index ${idx.name} (${idx.state})`,
+          file: d.file,
+          line: d.line,
+          kind: "IndexStmt",
+          transactional: false,
+          lock: "SHARE UPDATE EXCLUSIVE",
+          warnings: idx.state === "changed" ? ["the index exists with another definition: pgkeel indexes --rebuild-changed"] : [],
+          sql: d.buildSql(),
+        });
+      }
+      return planned;
     },
     async doctor() {
       const s = await session();
@@ -151,6 +199,11 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
   };
   return keel;
+}
+
+function memo<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
 }
 
 function dir(cwd: string, named: string | undefined, fallback: string): PhaseDir {

@@ -109,19 +109,35 @@ export function program(setExit: (code: number) => void): Command {
     );
   });
 
-  drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill")).action(async (o) => {
-    setExit(
-      await withKeel(flags(), true, async (keel, out) => {
-        const r = await keel.run(driftFlags(o));
-        if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
-        else out.log(`run: done (${r.applied.length} migrations applied)`);
-      }),
-    );
-  });
+  cli
+    .command("indexes")
+    .description("build declared indexes that are missing or invalid, always concurrently")
+    .option("--rebuild-changed", "rebuild indexes whose definition changed: build the new one beside it, then swap")
+    .action(async (o: { rebuildChanged?: boolean }) => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.indexes({ rebuildChanged: o.rebuildChanged });
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`indexes: done (${r.built.length} built${r.skipped.length ? `, ${r.skipped.length} built by other runners` : ""}${r.changed.length ? `, ${r.changed.length} changed and left alone` : ""})`);
+        }),
+      );
+    });
+
+  drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill"))
+    .option("--rebuild-changed", "rebuild indexes whose definition changed")
+    .action(async (o) => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built)`);
+        }),
+      );
+    });
 
   cli
     .command("status")
-    .description("every migration with its state")
+    .description("every migration and index with its state")
     .option("--json", "print one JSON object")
     .action(async (o: { json?: boolean }) => {
       const json = o.json || flags().json;
@@ -129,8 +145,9 @@ export function program(setExit: (code: number) => void): Command {
         await withKeel({ ...flags(), json }, false, async (keel, out) => {
           const s = await keel.status();
           if (json) return out.result(JSON.stringify(s));
-          for (const m of s.migrations) out.result(`${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}`);
-          if (!s.migrations.length) out.result("no migrations");
+          for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}`);
+          for (const i of s.indexes) out.result(`index      ${i.state.padEnd(8)} ${i.name} on ${i.table}`);
+          if (!s.migrations.length && !s.indexes.length) out.result("no migrations, no indexes");
         }),
       );
     });

@@ -9,6 +9,7 @@ import { redactText } from "../gateway/redact.js";
  */
 export class Output {
   secrets: string[] = [];
+  private readonly lastProgress = new Map<string, number>();
 
   constructor(
     private readonly mode: { json: boolean; quiet: boolean; eventsToStdout: boolean },
@@ -28,6 +29,12 @@ export class Output {
     if (this.mode.json && this.mode.eventsToStdout) {
       this.out.write(`${this.clean(JSON.stringify({ time: new Date().toISOString(), ...e }))}\n`);
       return;
+    }
+    // Progress: every update on a terminal, every 10 s in a log.
+    if (e.type === "index-progress" && !(this.err as { isTTY?: boolean }).isTTY) {
+      const last = this.lastProgress.get(e.name) ?? 0;
+      if (e.elapsedMs - last < 10_000) return;
+      this.lastProgress.set(e.name, e.elapsedMs);
     }
     const line = describe(e);
     if (line === undefined) return;
@@ -72,5 +79,11 @@ function describe(e: KeelEvent): string | undefined {
       return `  ${e.unit}: connection lost mid-unit; read back from the database: ${e.outcome}`;
     case "warning":
       return `  warning: ${e.message}`;
+    case "index-start":
+      return `  building index ${e.name} on ${e.table} (${e.file}), concurrently`;
+    case "index-progress":
+      return `    ${e.name}: ${e.phase}${e.blocksTotal ? `, ${Math.round((100 * e.blocksDone) / e.blocksTotal)}% of blocks` : ""}, ${(e.elapsedMs / 1000).toFixed(0)} s`;
+    case "index-done":
+      return e.by === "this-run" ? `  built ${e.name} (${e.ms} ms)` : e.by === "another-runner" ? `  ${e.name} was built by another runner` : undefined;
   }
 }

@@ -7,11 +7,12 @@ export interface StateNames {
   readonly migrations: string;
   readonly steps: string;
   readonly claims: string;
+  readonly indexBuilds: string;
 }
 
 export function stateNames(schema: string): StateNames {
   const s = quoteIdent(schema);
-  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims` };
+  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, indexBuilds: `${s}.index_builds` };
 }
 
 /**
@@ -24,7 +25,7 @@ export function xactLock(schema: string, purpose: string): string {
 
 /** Creates pgkeel's schema and tables when any is missing. Safe when many runners start at once. */
 export async function ensureState(gw: Gateway, names: StateNames): Promise<void> {
-  const tables = [names.migrations, names.steps, names.claims];
+  const tables = [names.migrations, names.steps, names.claims, names.indexBuilds];
   const [row] = await gw.query<{ missing: number }>(
     "check pgkeel state",
     `SELECT count(*)::int AS missing FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
@@ -54,6 +55,11 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          key text PRIMARY KEY,
          owner text NOT NULL,
          expires_at timestamptz NOT NULL)`,
+      // One row per index build started: history for people, a build counter for tests.
+      `CREATE TABLE IF NOT EXISTS ${names.indexBuilds} (
+         index_name text NOT NULL,
+         owner text NOT NULL,
+         started_at timestamptz NOT NULL DEFAULT now())`,
       "COMMIT",
     ].join(";\n"),
   );

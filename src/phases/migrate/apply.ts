@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { indexState } from "../../catalog/objects.js";
 import type { EventSink } from "../../events.js";
 import { classify } from "../../gateway/classify.js";
 import { DatabaseError, InputError, PgkeelError } from "../../gateway/errors.js";
@@ -8,7 +7,8 @@ import { isSafeToRepeat } from "../../sql/classify.js";
 import type { Statement } from "../../sql/split.js";
 import type { Claims } from "../../state/claims.js";
 import { appliedAmong, isApplied, readSteps } from "../../state/migrations.js";
-import { quoteIdent, quoteLiteral } from "../../state/quote.js";
+import { quoteLiteral } from "../../state/quote.js";
+import { settleIndex } from "../indexes/settle.js";
 import { xactLock, type StateNames } from "../../state/schema.js";
 import { migrationDb } from "./code-db.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
@@ -243,21 +243,12 @@ async function stepOutcome(
   c: ApplyContext,
 ): Promise<"committed" | "not-committed" | "unknown"> {
   if (stmt.kind === "IndexStmt" && typeof stmt.node.idxname === "string") {
-    const rel = stmt.node.relation as { schemaname?: string };
+    const rel = stmt.node.relation as { schemaname?: string } | undefined;
     const ref = { schema: rel?.schemaname, name: stmt.node.idxname };
-    for (;;) {
-      const state = await indexState(ctx, ref);
-      if (state === "valid") return "committed";
-      if (state === "missing") return "not-committed";
-      if (state === "invalid") {
-        // The interrupted build's leftover: drop it, then build again (guarantee 3).
-        const qualified = ref.schema ? `${quoteIdent(ref.schema)}.${quoteIdent(ref.name)}` : quoteIdent(ref.name);
-        await ctx.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`);
-        return "not-committed";
-      }
-      c.emit({ type: "waiting", what: `${m.name}: index ${ref.name}`, holder: "a build still running in another session" });
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const state = await settleIndex(ctx, ref, () =>
+      c.emit({ type: "waiting", what: `${m.name}: index ${ref.name}`, holder: "a build still running in another session" }),
+    );
+    return state === "valid" ? "committed" : "not-committed";
   }
   return isSafeToRepeat(stmt) ? "not-committed" : "unknown";
 }

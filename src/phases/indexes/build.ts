@@ -1,0 +1,126 @@
+import type { EventSink } from "../../events.js";
+import { DatabaseError, UsageError } from "../../gateway/errors.js";
+import type { Gateway, UnitContext } from "../../gateway/gateway.js";
+import { indexState } from "../../catalog/objects.js";
+import type { PoolerMode } from "../../catalog/pooler.js";
+import type { Claims } from "../../state/claims.js";
+import { quoteLiteral } from "../../state/quote.js";
+import type { StateNames } from "../../state/schema.js";
+import type { DeclaredIndex } from "./declared.js";
+import { settleIndex, type IndexRef } from "./settle.js";
+
+export interface BuildContext {
+  readonly gw: Gateway;
+  readonly names: StateNames;
+  readonly claims: Claims;
+  readonly emit: EventSink;
+  /** Found once per run, only when a session setting must change. */
+  readonly pooler: () => Promise<PoolerMode>;
+}
+
+/**
+ * Builds one declared index concurrently, once across all runners: under a
+ * claim, after settling any leftover of an interrupted build, with the
+ * statement timeout the file asks for (none by default). A build cut by a lost
+ * connection is settled again and rebuilt by the gateway's retry.
+ */
+export async function buildIndex(idx: DeclaredIndex, c: BuildContext, as: IndexRef = idx.ref): Promise<"this-run" | "another-runner" | "already-valid"> {
+  const onWait = () => c.emit({ type: "waiting", what: `index ${as.name}`, holder: "a build running in another session" });
+  const valid = async () => (await c.gw.executeWithRetry({ name: `check index ${as.name}`, run: (ctx) => indexState(ctx, as) })) === "valid";
+  if (await valid()) return "already-valid";
+  const claimed = await c.claims.withClaim(
+    `index:${as.schema ?? ""}.${as.name}`,
+    valid,
+    async () => {
+      const t = performance.now();
+      const stopProgress = watchProgress(as, c, t);
+      try {
+        await c.gw.executeWithRetry({
+          name: `index ${as.name} (${idx.file}:${idx.line})`,
+          run: async (ctx) => {
+            if ((await settleIndex(ctx, as, onWait)) === "valid") return;
+            await ctx.query(`INSERT INTO ${c.names.indexBuilds} (index_name, owner) VALUES ($1, $2)`, [as.name, c.claims.owner]);
+            await withStatementTimeout(ctx, idx, c, () => ctx.query(idx.buildSql(as.name)));
+          },
+          resolve: async (ctx) =>
+            (await settleIndex(ctx, as, onWait)) === "valid" ? { outcome: "committed", value: undefined } : { outcome: "not-committed" },
+        });
+      } catch (e) {
+        // A failed build (duplicate keys, say) leaves an INVALID index: drop it, then report.
+        await c.gw.executeWithRetry({ name: `drop leftover of ${as.name}`, run: (ctx) => settleIndex(ctx, as, onWait) }).catch(() => {});
+        throw e instanceof DatabaseError ? e.at({ file: idx.file, line: idx.line, column: idx.column }) : e;
+      } finally {
+        stopProgress();
+      }
+      c.emit({ type: "index-done", name: as.name, ms: Math.round(performance.now() - t), by: "this-run" });
+    },
+    (holder) => c.emit({ type: "waiting", what: `index ${as.name}`, holder }),
+  );
+  return claimed.ran ? "this-run" : "another-runner";
+}
+
+/**
+ * Runs `build` with the file's statement_timeout (default none). A session SET
+ * is only safe on a connection of our own: behind a transaction-mode pooler it
+ * would leak to other clients and need not reach the build's server
+ * connection, so there pgkeel refuses and names the fix.
+ */
+async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: BuildContext, build: () => Promise<unknown>): Promise<void> {
+  const [row] = await ctx.rows<{ ms: string }>("SELECT setting AS ms FROM pg_settings WHERE name = 'statement_timeout'");
+  if (Number(row?.ms) === durationMs(idx.statementTimeout)) {
+    await build();
+    return;
+  }
+  if ((await c.pooler()) === "transaction") {
+    throw new UsageError(
+      `${idx.file}:${idx.line}: building index ${idx.ref.name} needs statement_timeout ${idx.statementTimeout}, but this session has another and the URL goes through a transaction-mode pooler, where pgkeel sets no session state. Run the indexes phase with a direct or session-mode URL (--via direct or --url), or set the role's statement_timeout to ${idx.statementTimeout}.`,
+    );
+  }
+  await ctx.query(`SET statement_timeout = ${quoteLiteral(idx.statementTimeout)}`);
+  try {
+    await build();
+  } finally {
+    await ctx.query("RESET statement_timeout").catch(() => {});
+  }
+}
+
+/** A directive duration ("0", "500ms", "2s", "1min") in milliseconds, as pg_settings reports it. */
+export function durationMs(d: string): number {
+  const m = /^(\d+(?:\.\d+)?)(us|ms|s|min|h|d)?$/.exec(d);
+  if (!m) return Number.NaN;
+  const factor = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"];
+  return Math.floor(Number(m[1]) * (factor ?? 1));
+}
+
+/** Polls pg_stat_progress_create_index from another session while the build runs. */
+function watchProgress(as: IndexRef, c: BuildContext, started: number): () => void {
+  // PGlite is one connection: a poll would only queue behind the build.
+  if (c.gw.driver.kind === "pglite") return () => {};
+  let stopped = false;
+  const timer = setInterval(() => {
+    void c.gw
+      .query<{ phase: string; blocks_done: string; blocks_total: string }>(
+        `progress of ${as.name}`,
+        `SELECT p.phase, p.blocks_done, p.blocks_total FROM pg_stat_progress_create_index p
+           JOIN pg_class i ON i.oid = p.index_relid WHERE i.relname = $1`,
+        [as.name],
+      )
+      .then(([p]) => {
+        if (p && !stopped) {
+          c.emit({
+            type: "index-progress",
+            name: as.name,
+            phase: p.phase,
+            blocksDone: Number(p.blocks_done),
+            blocksTotal: Number(p.blocks_total),
+            elapsedMs: Math.round(performance.now() - started),
+          });
+        }
+      })
+      .catch(() => {});
+  }, 1000);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
