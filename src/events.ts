@@ -5,6 +5,20 @@ export type KeelEvent =
   | GatewayEvent
   | { readonly type: "target"; readonly display: string; readonly embedded: boolean }
   | { readonly type: "phase"; readonly phase: "migrate" | "indexes" | "backfill"; readonly pending: number }
+  | { readonly type: "backfill-start"; readonly name: string; readonly table: string; readonly rowsDone: number; readonly estimatedRows: number }
+  | {
+      readonly type: "backfill-progress";
+      readonly name: string;
+      /** Keys covered so far, this run and earlier ones. */
+      readonly rowsDone: number;
+      readonly estimatedRows: number;
+      readonly rowsPerSecond: number;
+      /** Estimated seconds left, from the row estimate and this run's rate. */
+      readonly etaSeconds: number | null;
+      readonly batchSize: number;
+      readonly lastBatchMs: number;
+    }
+  | { readonly type: "backfill-done"; readonly name: string; readonly rows: number; readonly ms: number; readonly by: "this-run" | "another-runner" }
   | { readonly type: "migration-start"; readonly name: string; readonly transactional: boolean }
   | { readonly type: "migration-applied"; readonly name: string; readonly ms: number; readonly by: "this-run" | "another-runner" }
   | { readonly type: "statement-applied"; readonly migration: string; readonly index: number; readonly ms: number }

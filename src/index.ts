@@ -1,5 +1,7 @@
 /** pgkeel's public API: the keel (phases) and the gateway (for application code). */
 export { createKeel, type Keel, type KeelOptions, type KeelStatus, type RunResult } from "./keel.js";
+export type { BackfillResult, BackfillStatus, BackfillState } from "./phases/backfill/phase.js";
+export type { BackfillTx, KeyRange } from "./phases/backfill/declared.js";
 export type { IndexesOptions, IndexesResult, IndexStatus, IndexStateName } from "./phases/indexes/phase.js";
 export type { KeelEvent, EventSink } from "./events.js";
 export type { MigrateOptions, MigrateResult, PlannedStatement } from "./phases/migrate/phase.js";

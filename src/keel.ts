@@ -19,6 +19,8 @@ import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
 import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
 import { buildIndexes, indexStatus, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
 import type { Migration } from "./phases/migrate/migration.js";
+import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
+import { backfill, backfillStatus, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
 
 export interface KeelOptions {
   /** The project folder (default: the current directory). */
@@ -50,13 +52,14 @@ export interface KeelOptions {
 export interface KeelStatus {
   readonly migrations: readonly MigrationStatus[];
   readonly indexes: readonly IndexStatus[];
-  readonly backfills: readonly { name: string; state: string; rows?: number }[];
+  readonly backfills: readonly BackfillStatus[];
 }
 
 /** What `run()` did, phase by phase. */
 export interface RunResult {
   readonly migrate: MigrateResult;
   readonly indexes: IndexesResult;
+  readonly backfill: BackfillResult;
 }
 
 export interface Keel {
@@ -64,6 +67,8 @@ export interface Keel {
   migrate(opts?: MigrateOptions): Promise<MigrateResult>;
   /** Builds declared indexes that are missing or invalid, always concurrently. */
   indexes(opts?: IndexesOptions): Promise<IndexesResult>;
+  /** Runs unfinished backfills in keyset batches, each batch applied exactly once. */
+  backfill(): Promise<BackfillResult>;
   /** Runs the phases in order, stopping at the first that fails. Every file of every phase is validated first. */
   run(opts?: MigrateOptions & IndexesOptions): Promise<RunResult>;
   status(): Promise<KeelStatus>;
@@ -85,6 +90,7 @@ interface Session {
   readonly lockTimeout: string;
   readonly migrationsDir: PhaseDir;
   readonly indexesDir: PhaseDir;
+  readonly backfillsDir: PhaseDir;
   readonly pooler: () => Promise<PoolerMode>;
 }
 
@@ -128,6 +134,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       lockTimeout: config.lockTimeout ?? "5s",
       migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
       indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
+      backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),
       pooler: memo(() => detectPooler(gw)),
     };
   }
@@ -136,8 +143,12 @@ export function createKeel(options: KeelOptions = {}): Keel {
   const deps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
-  async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[] }> {
-    return { migrations: await loadMigrations(s.migrationsDir, s.cwd), indexes: await loadIndexes(s.indexesDir, s.cwd) };
+  async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
+    return {
+      migrations: await loadMigrations(s.migrationsDir, s.cwd),
+      indexes: await loadIndexes(s.indexesDir, s.cwd),
+      backfills: await loadBackfills(s.backfillsDir, s.cwd),
+    };
   }
   const buildDeps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, emit, pooler: s.pooler });
 
@@ -150,11 +161,16 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       return buildIndexes(buildDeps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
     },
+    async backfill() {
+      const s = await session();
+      return backfill(deps(s), await loadBackfills(s.backfillsDir, s.cwd));
+    },
     async run(opts) {
       const s = await session();
       const files = await load(s);
       const migrated = await migrate(deps(s), files.migrations, opts);
-      return { migrate: migrated, indexes: await buildIndexes(buildDeps(s), files.indexes, opts) };
+      const indexes = await buildIndexes(buildDeps(s), files.indexes, opts);
+      return { migrate: migrated, indexes, backfill: await backfill(deps(s), files.backfills) };
     },
     async status() {
       const s = await session();
@@ -162,7 +178,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       return {
         migrations: await migrationStatus(deps(s), files.migrations),
         indexes: await indexStatus(s.gw, files.indexes),
-        backfills: [],
+        backfills: await backfillStatus(s.gw, s.names, files.backfills),
       };
     },
     async plan() {
@@ -181,6 +197,20 @@ export function createKeel(options: KeelOptions = {}): Keel {
           lock: "SHARE UPDATE EXCLUSIVE",
           warnings: idx.state === "changed" ? ["the index exists with another definition: pgkeel indexes --rebuild-changed"] : [],
           sql: d.buildSql(),
+        });
+      }
+      for (const b of await backfillStatus(s.gw, s.names, files.backfills)) {
+        if (b.state === "done") continue;
+        const d = files.backfills.find((x) => x.name === b.name)!;
+        planned.push({
+          migration: `backfill ${b.name} (${b.state}, ${b.rows} rows done)`,
+          file: d.file,
+          line: d.line,
+          kind: d.kind === "sql" ? "backfill" : "code backfill",
+          transactional: true,
+          lock: "ROW EXCLUSIVE, one batch at a time",
+          warnings: [],
+          sql: d.kind === "sql" ? d.pieces.map((p) => (typeof p === "string" ? p : `:${p.param}`)).join("") : "run(tx, range)",
         });
       }
       return planned;

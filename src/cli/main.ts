@@ -123,6 +123,19 @@ export function program(setExit: (code: number) => void): Command {
       );
     });
 
+  cli
+    .command("backfill")
+    .description("run unfinished backfills in keyset batches, each batch applied exactly once")
+    .action(async () => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.backfill();
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`backfill: done (${r.done.length} finished${r.skipped.length ? `, ${r.skipped.length} by other runners` : ""})`);
+        }),
+      );
+    });
+
   drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill"))
     .option("--rebuild-changed", "rebuild indexes whose definition changed")
     .action(async (o) => {
@@ -130,14 +143,14 @@ export function program(setExit: (code: number) => void): Command {
         await withKeel(flags(), true, async (keel, out) => {
           const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
           if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
-          else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built)`);
+          else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built, ${r.backfill.done.length} backfills finished)`);
         }),
       );
     });
 
   cli
     .command("status")
-    .description("every migration and index with its state")
+    .description("every migration, index and backfill with its state")
     .option("--json", "print one JSON object")
     .action(async (o: { json?: boolean }) => {
       const json = o.json || flags().json;
@@ -147,7 +160,8 @@ export function program(setExit: (code: number) => void): Command {
           if (json) return out.result(JSON.stringify(s));
           for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}`);
           for (const i of s.indexes) out.result(`index      ${i.state.padEnd(8)} ${i.name} on ${i.table}`);
-          if (!s.migrations.length && !s.indexes.length) out.result("no migrations, no indexes");
+          for (const b of s.backfills) out.result(`backfill   ${b.state.padEnd(8)} ${b.name} (${b.rows} rows)`);
+          if (!s.migrations.length && !s.indexes.length && !s.backfills.length) out.result("nothing declared");
         }),
       );
     });

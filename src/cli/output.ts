@@ -1,3 +1,4 @@
+import cliProgress from "cli-progress";
 import type { KeelEvent } from "../events.js";
 import { PgkeelError } from "../gateway/errors.js";
 import { redactText } from "../gateway/redact.js";
@@ -10,6 +11,7 @@ import { redactText } from "../gateway/redact.js";
 export class Output {
   secrets: string[] = [];
   private readonly lastProgress = new Map<string, number>();
+  private bar: cliProgress.SingleBar | undefined;
 
   constructor(
     private readonly mode: { json: boolean; quiet: boolean; eventsToStdout: boolean },
@@ -30,11 +32,14 @@ export class Output {
       this.out.write(`${this.clean(JSON.stringify({ time: new Date().toISOString(), ...e }))}\n`);
       return;
     }
+    const tty = (this.err as { isTTY?: boolean }).isTTY === true && !this.mode.quiet;
+    if (e.type === "backfill-progress" && tty) return this.drawBar(e);
+    if (e.type === "backfill-done") this.stopBar();
     // Progress: every update on a terminal, every 10 s in a log.
-    if (e.type === "index-progress" && !(this.err as { isTTY?: boolean }).isTTY) {
-      const last = this.lastProgress.get(e.name) ?? 0;
-      if (e.elapsedMs - last < 10_000) return;
-      this.lastProgress.set(e.name, e.elapsedMs);
+    if ((e.type === "index-progress" || e.type === "backfill-progress") && !tty) {
+      const now = performance.now();
+      if (now - (this.lastProgress.get(e.name) ?? 0) < 10_000) return;
+      this.lastProgress.set(e.name, now);
     }
     const line = describe(e);
     if (line === undefined) return;
@@ -43,7 +48,31 @@ export class Output {
     else this.log(line);
   }
 
+  /** A bar per backfill on a terminal: rows done of the estimate, rows per second, time left. */
+  private drawBar(e: Extract<KeelEvent, { type: "backfill-progress" }>): void {
+    const total = Math.max(e.estimatedRows, e.rowsDone, 1);
+    if (!this.bar) {
+      this.bar = new cliProgress.SingleBar(
+        {
+          stream: this.err,
+          format: `  ${e.name} [{bar}] {value}/{total} rows | {rate} rows/s | {left} left | batch {batch}`,
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(total, e.rowsDone, { rate: 0, left: "?", batch: e.batchSize });
+    }
+    this.bar.setTotal(total);
+    this.bar.update(e.rowsDone, { rate: e.rowsPerSecond, left: e.etaSeconds === null ? "?" : `${e.etaSeconds} s`, batch: e.batchSize });
+  }
+
+  private stopBar(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+
   failure(e: unknown): number {
+    this.stopBar();
     const code = e instanceof PgkeelError ? e.exitCode : 1;
     const message = e instanceof Error ? e.message : String(e);
     if (this.mode.json && this.mode.eventsToStdout) {
@@ -83,6 +112,12 @@ function describe(e: KeelEvent): string | undefined {
       return `  building index ${e.name} on ${e.table} (${e.file}), concurrently`;
     case "index-progress":
       return `    ${e.name}: ${e.phase}${e.blocksTotal ? `, ${Math.round((100 * e.blocksDone) / e.blocksTotal)}% of blocks` : ""}, ${(e.elapsedMs / 1000).toFixed(0)} s`;
+    case "backfill-start":
+      return `  backfilling ${e.name} on ${e.table} (about ${e.estimatedRows} rows${e.rowsDone ? `, ${e.rowsDone} done before` : ""})`;
+    case "backfill-progress":
+      return `    ${e.name}: ${e.rowsDone} rows, ${e.rowsPerSecond} rows/s${e.etaSeconds === null ? "" : `, about ${e.etaSeconds} s left`}, batch ${e.batchSize}`;
+    case "backfill-done":
+      return e.by === "this-run" ? `  finished ${e.name}: ${e.rows} rows (${e.ms} ms)` : `  ${e.name} was finished by another runner`;
     case "index-done":
       return e.by === "this-run" ? `  built ${e.name} (${e.ms} ms)` : e.by === "another-runner" ? `  ${e.name} was built by another runner` : undefined;
   }

@@ -9,7 +9,15 @@ export interface Directives {
 }
 
 const prefix = "pgkeel:";
-const durationPattern = /^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$/;
+const durationPattern = /^(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?$/;
+
+/** A duration ("0", "500ms", "2s", "1min"; no unit means ms, as in PostgreSQL) in milliseconds. */
+export function durationMs(d: string): number {
+  const m = durationPattern.exec(d);
+  if (!m) return Number.NaN;
+  const factor = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"] ?? 1;
+  return Math.floor(Number(m[1]) * factor);
+}
 
 /**
  * Reads directives from the leading comments the parser's scanner found. Anything

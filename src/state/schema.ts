@@ -8,11 +8,12 @@ export interface StateNames {
   readonly steps: string;
   readonly claims: string;
   readonly indexBuilds: string;
+  readonly backfills: string;
 }
 
 export function stateNames(schema: string): StateNames {
   const s = quoteIdent(schema);
-  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, indexBuilds: `${s}.index_builds` };
+  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, indexBuilds: `${s}.index_builds`, backfills: `${s}.backfills` };
 }
 
 /**
@@ -25,7 +26,7 @@ export function xactLock(schema: string, purpose: string): string {
 
 /** Creates pgkeel's schema and tables when any is missing. Safe when many runners start at once. */
 export async function ensureState(gw: Gateway, names: StateNames): Promise<void> {
-  const tables = [names.migrations, names.steps, names.claims, names.indexBuilds];
+  const tables = [names.migrations, names.steps, names.claims, names.indexBuilds, names.backfills];
   const [row] = await gw.query<{ missing: number }>(
     "check pgkeel state",
     `SELECT count(*)::int AS missing FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
@@ -60,6 +61,15 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          index_name text NOT NULL,
          owner text NOT NULL,
          started_at timestamptz NOT NULL DEFAULT now())`,
+      // A backfill's checkpoint: the last key of the last committed batch, as text.
+      `CREATE TABLE IF NOT EXISTS ${names.backfills} (
+         name text PRIMARY KEY,
+         position text,
+         rows_done bigint NOT NULL DEFAULT 0,
+         batches integer NOT NULL DEFAULT 0,
+         done boolean NOT NULL DEFAULT false,
+         started_at timestamptz NOT NULL DEFAULT now(),
+         finished_at timestamptz)`,
       "COMMIT",
     ].join(";\n"),
   );

@@ -56,7 +56,9 @@ describe("a runner killed with SIGKILL", () => {
       "db/migrations/002_slow.sql": "CREATE TABLE slow (id int);\nSELECT pg_sleep(2);",
       "db/migrations/003_c.sql": "CREATE TABLE c (id int);",
     });
-    const killed = await runCli(["migrate", "--url", url], { cwd, killAfterMs: 1200 });
+    const sleeping = async () =>
+      (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()")).length > 0;
+    const killed = await runCli(["migrate", "--url", url], { cwd, killWhen: sleeping });
     expect(killed.signal).toBe("SIGKILL");
     const again = await runCli(["migrate", "--url", url], { cwd });
     expect(again.code, again.stderr).toBe(0);
@@ -69,7 +71,11 @@ describe("a runner killed with SIGKILL", () => {
       "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 3 }),
       "db/migrations/001_steps.sql": "-- pgkeel:no-transaction\nCREATE TABLE s1 (id int);\nSELECT pg_sleep(2);\nCREATE TABLE s2 (id int);",
     });
-    const killed = await runCli(["migrate", "--url", url], { cwd, killAfterMs: 1500 });
+    // Killed once the first statement is recorded and the second (the sleep) runs.
+    const midStep = async () =>
+      (await admin(url, "SELECT 1 FROM pgkeel.migration_steps WHERE step = 0")).length > 0 &&
+      (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(2)%'")).length > 0;
+    const killed = await runCli(["migrate", "--url", url], { cwd, killWhen: midStep });
     expect(killed.signal).toBe("SIGKILL");
     expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims WHERE expires_at > now()")).toEqual([{ n: 1 }]);
     const t = Date.now();

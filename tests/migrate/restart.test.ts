@@ -39,6 +39,7 @@ describe("server restart during migrate", () => {
       "20261127120700_slow_step",
       "20261127121000_add_lead_source",
       "20261127121500_seed_demo_leads",
+      "20261127122000_add_email_domain",
     ]);
     expect(await admin(server.url, "SELECT count(*)::int AS n, count(DISTINCT email)::int AS d FROM leads")).toEqual([{ n: 2000, d: 2000 }]);
     expect(await admin(server.url, "SELECT enum_range(NULL::lead_status)::text AS r")).toEqual([{ r: "{new,contacted,qualified,won,lost}" }]);

@@ -23,7 +23,10 @@ export interface CliRun {
 }
 
 /** Runs the built `pgkeel` binary as its own OS process. DATABASE_URL is cleared unless given. */
-export function runCli(args: string[], opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number }): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number; killWhen?: () => Promise<boolean> },
+): Promise<CliRun> {
   return new Promise((resolvePromise) => {
     const env = { ...process.env, DATABASE_URL: "", ...opts.env };
     const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -32,6 +35,23 @@ export function runCli(args: string[], opts: { cwd: string; env?: Record<string,
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
     if (opts.killAfterMs !== undefined) setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
-    child.on("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    let exited = false;
+    if (opts.killWhen) {
+      // Poll for the moment to kill: a fixed delay misses it on a loaded machine.
+      const poll = async () => {
+        while (!exited) {
+          if (await opts.killWhen!().catch(() => false)) {
+            child.kill("SIGKILL");
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      void poll();
+    }
+    child.on("close", (code, signal) => {
+      exited = true;
+      resolvePromise({ code, signal, stdout, stderr });
+    });
   });
 }

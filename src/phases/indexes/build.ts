@@ -7,6 +7,7 @@ import type { Claims } from "../../state/claims.js";
 import { quoteLiteral } from "../../state/quote.js";
 import type { StateNames } from "../../state/schema.js";
 import type { DeclaredIndex } from "./declared.js";
+import { durationMs } from "../../sql/directives.js";
 import { settleIndex, type IndexRef } from "./settle.js";
 
 export interface BuildContext {
@@ -82,14 +83,6 @@ async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: Bui
   } finally {
     await ctx.query("RESET statement_timeout").catch(() => {});
   }
-}
-
-/** A directive duration ("0", "500ms", "2s", "1min") in milliseconds, as pg_settings reports it. */
-export function durationMs(d: string): number {
-  const m = /^(\d+(?:\.\d+)?)(us|ms|s|min|h|d)?$/.exec(d);
-  if (!m) return Number.NaN;
-  const factor = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"];
-  return Math.floor(Number(m[1]) * (factor ?? 1));
 }
 
 /** Polls pg_stat_progress_create_index from another session while the build runs. */

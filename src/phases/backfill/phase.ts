@@ -1,0 +1,61 @@
+import type { Gateway } from "../../gateway/gateway.js";
+import { ensureState, type StateNames } from "../../state/schema.js";
+import type { Backfill } from "./declared.js";
+import { inspectKey, type KeyInfo } from "./keyset.js";
+import { readCheckpoint, runBackfill, type BackfillContext } from "./run.js";
+
+export type BackfillState = "done" | "partial" | "pending";
+
+export interface BackfillStatus {
+  readonly name: string;
+  readonly state: BackfillState;
+  /** Keys covered by committed batches. */
+  readonly rows: number;
+  readonly table: string;
+  readonly file: string;
+}
+
+export interface BackfillResult {
+  readonly done: readonly string[];
+  /** Finished by another runner while this one waited. */
+  readonly skipped: readonly string[];
+}
+
+export async function backfillStatus(gw: Gateway, names: StateNames, declared: readonly Backfill[]): Promise<BackfillStatus[]> {
+  await ensureState(gw, names);
+  const out: BackfillStatus[] = [];
+  for (const b of declared) {
+    const cp = await gw.executeWithRetry({ name: `status of ${b.name}`, run: (ctx) => readCheckpoint(ctx, names, b.name) });
+    const state: BackfillState = cp.done ? "done" : cp.position !== null ? "partial" : "pending";
+    out.push({ name: b.name, state, rows: cp.rowsDone, table: b.table, file: b.file });
+  }
+  return out;
+}
+
+/**
+ * Runs unfinished backfills in name order. Every key is checked before the
+ * first batch of any; each backfill is worked by one runner at a time (an
+ * expiring claim), the others wait and find it done.
+ */
+export async function backfill(c: BackfillContext, declared: readonly Backfill[]): Promise<BackfillResult> {
+  await ensureState(c.gw, c.names);
+  const status = await backfillStatus(c.gw, c.names, declared);
+  const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");
+  const keys = new Map<string, KeyInfo>();
+  for (const b of todo) keys.set(b.name, await inspectKey(c.gw, b));
+  c.emit({ type: "phase", phase: "backfill", pending: todo.length });
+  const done: string[] = [];
+  const skipped: string[] = [];
+  for (const b of todo) {
+    await c.gw.query(`register ${b.name}`, `INSERT INTO ${c.names.backfills} (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [b.name]);
+    const t = performance.now();
+    const isDone = async () => (await c.gw.executeWithRetry({ name: `check ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) })).done;
+    const r = await c.claims.withClaim(`backfill:${b.name}`, isDone, () => runBackfill(b, keys.get(b.name)!, c), (holder) =>
+      c.emit({ type: "waiting", what: `backfill ${b.name}`, holder }),
+    );
+    const rows = r.ran ? r.value : (await backfillStatus(c.gw, c.names, [b]))[0]!.rows;
+    (r.ran ? done : skipped).push(b.name);
+    c.emit({ type: "backfill-done", name: b.name, rows, ms: Math.round(performance.now() - t), by: r.ran ? "this-run" : "another-runner" });
+  }
+  return { done, skipped };
+}

@@ -1,0 +1,123 @@
+import { createHash } from "node:crypto";
+import type { EventSink } from "../../events.js";
+import { DatabaseError } from "../../gateway/errors.js";
+import type { Gateway, UnitContext } from "../../gateway/gateway.js";
+import type { Claims } from "../../state/claims.js";
+import { quoteLiteral } from "../../state/quote.js";
+import { xactLock, type StateNames } from "../../state/schema.js";
+import type { Backfill } from "./declared.js";
+import { nextBatch, type KeyInfo } from "./keyset.js";
+
+export interface BackfillContext {
+  readonly gw: Gateway;
+  readonly names: StateNames;
+  readonly claims: Claims;
+  readonly lockTimeout: string;
+  readonly emit: EventSink;
+}
+
+/** SQLSTATE pgkeel raises in a batch when the checkpoint moved since the batch was planned. */
+const positionMoved = "PGK02";
+
+interface Checkpoint {
+  position: string | null;
+  rowsDone: number;
+  done: boolean;
+}
+
+export async function readCheckpoint(db: Pick<UnitContext, "rows">, names: StateNames, name: string): Promise<Checkpoint> {
+  const [row] = await db.rows<{ position: string | null; rows_done: string; done: boolean }>(
+    `SELECT position, rows_done, done FROM ${names.backfills} WHERE name = $1`,
+    [name],
+  );
+  return { position: row?.position ?? null, rowsDone: Number(row?.rows_done ?? 0), done: row?.done ?? false };
+}
+
+/**
+ * Walks the table in key order from the checkpoint, one transaction per batch:
+ * a transaction-level lock on the backfill, a check that the checkpoint has not
+ * moved, the statement, and the checkpoint advance, committed together (SPEC
+ * guarantee 4). A lost COMMIT is resolved by reading the checkpoint back.
+ * Holds one batch's bounds in memory, never a list of keys.
+ */
+export async function runBackfill(b: Backfill, key: KeyInfo, c: BackfillContext): Promise<number> {
+  const started = performance.now();
+  let cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
+  const firstRows = cp.rowsDone;
+  c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: cp.rowsDone, estimatedRows: key.estimatedRows });
+  let size = b.batch;
+  const maxSize = b.batch * 10;
+  for (;;) {
+    const batch = await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, cp.position, size) });
+    if (!batch) break;
+    const prev = cp.position;
+    const t = performance.now();
+    try {
+      await c.gw.executeWithRetry({
+        name: `${b.name} batch ${batch.from}..${batch.to}`,
+        run: (ctx) => applyBatch(ctx, b, key, c, prev, batch),
+        resolve: async (ctx) => {
+          const now = await readCheckpoint(ctx, c.names, b.name);
+          return now.position === prev ? { outcome: "not-committed" } : { outcome: "committed", value: undefined };
+        },
+      });
+    } catch (e) {
+      // Another runner moved the checkpoint: carry on from where it is now.
+      if (!(e instanceof DatabaseError && e.sqlstate === positionMoved)) throw e;
+    }
+    const ms = performance.now() - t;
+    cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
+    if (b.targetMs > 0) size = Math.max(1, Math.min(maxSize, Math.round(size * Math.min(2, Math.max(0.5, b.targetMs / Math.max(ms, 1))))));
+    const elapsed = (performance.now() - started) / 1000;
+    const rate = (cp.rowsDone - firstRows) / Math.max(elapsed, 0.001);
+    c.emit({
+      type: "backfill-progress",
+      name: b.name,
+      rowsDone: cp.rowsDone,
+      estimatedRows: key.estimatedRows,
+      rowsPerSecond: Math.round(rate),
+      etaSeconds: rate > 0 && key.estimatedRows > cp.rowsDone ? Math.round((key.estimatedRows - cp.rowsDone) / rate) : null,
+      batchSize: size,
+      lastBatchMs: Math.round(ms),
+    });
+    if (b.pauseMs > 0) await new Promise((r) => setTimeout(r, b.pauseMs));
+  }
+  await c.gw.query(
+    `finish ${b.name}`,
+    `UPDATE ${c.names.backfills} SET done = true, finished_at = now() WHERE name = $1 AND NOT done`,
+    [b.name],
+  );
+  return cp.rowsDone;
+}
+
+/** One batch: a single message for SQL backfills, header and tail around `run` for code ones. */
+async function applyBatch(
+  ctx: UnitContext,
+  b: Backfill,
+  key: KeyInfo,
+  c: BackfillContext,
+  prev: string | null,
+  batch: { from: string; to: string; n: number },
+): Promise<void> {
+  const tag = `$pgkeel_${createHash("sha1").update(b.name).digest("hex").slice(0, 12)}$`;
+  const head = [
+    "BEGIN",
+    `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
+    xactLock(c.names.schema, `backfill:${b.name}`),
+    `DO ${tag} BEGIN
+       IF (SELECT position FROM ${c.names.backfills} WHERE name = ${quoteLiteral(b.name)}) IS DISTINCT FROM ${prev === null ? "NULL" : quoteLiteral(prev)} THEN
+         RAISE EXCEPTION 'backfill checkpoint moved' USING ERRCODE = '${positionMoved}';
+       END IF; END ${tag}`,
+  ].join(";\n");
+  const tail = `UPDATE ${c.names.backfills} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
+    WHERE name = ${quoteLiteral(b.name)};\nCOMMIT`;
+  const bound = (v: string) => `(${quoteLiteral(v)}::${key.type})`;
+  if (b.kind === "sql") {
+    const stmt = b.pieces.map((p) => (typeof p === "string" ? p : bound(p.param === "from" ? batch.from : batch.to))).join("");
+    await ctx.query(`${head};\n${stmt}\n;\n${tail}`);
+    return;
+  }
+  await ctx.query(head);
+  await b.run({ sql: (text, params) => ctx.rows(text, params) }, { from: batch.from, to: batch.to });
+  await ctx.query(tail);
+}
