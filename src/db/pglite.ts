@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { Driver, Session, StatementResult } from "./driver.js";
 
 /**
@@ -13,7 +13,9 @@ export function pgliteDriver(dataDir: string): Driver {
   async function open(): Promise<PGlite> {
     if (!db) {
       mkdirSync(dataDir, { recursive: true });
-      db = new PGlite(dataDir);
+      // Loaded only when used: runs against a server do not pay for it.
+      const { PGlite: Embedded } = await import("@electric-sql/pglite");
+      db = new Embedded(dataDir);
       await db.waitReady;
     }
     return db;

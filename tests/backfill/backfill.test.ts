@@ -147,3 +147,15 @@ describe("bad input: a clear error, nothing changed", () => {
     expect(await admin(url, "SELECT count(*) FILTER (WHERE hits <> 0)::int AS touched FROM counters")).toEqual([{ touched: 0 }]);
   });
 });
+
+describe("adaptive batch size", () => {
+  it("aims under the target, grows at most 1.25x a step, shrinks at once, stays within bounds", async () => {
+    const { nextSize } = await import("../../src/phases/backfill/run.js");
+    expect(nextSize(1000, 10, 200, 100_000)).toBe(1250);
+    expect(nextSize(1000, 120, 200, 100_000)).toBe(1000);
+    expect(nextSize(1000, 400, 200, 100_000)).toBe(300);
+    expect(nextSize(1000, 5000, 200, 100_000)).toBe(250);
+    expect(nextSize(90_000, 1, 200, 100_000)).toBe(100_000);
+    expect(nextSize(1, 5000, 200, 100)).toBe(1);
+  });
+});
