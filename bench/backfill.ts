@@ -90,7 +90,7 @@ async function main() {
       process.stderr.write(`run ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms, pgkeel ${keel.at(-1)!.ms.toFixed(0)} ms\n`);
     }
   } finally {
-    await server?.stop();
+    await server?.shutdown();
   }
   const singleMs = median(single);
   const keelMs = median(keel.map((k) => k.ms));

@@ -136,7 +136,7 @@ async function main() {
     }
   } finally {
     await proxy.stop();
-    await server?.stop();
+    await server?.shutdown();
   }
   const header = [
     `Machine: ${spawnSync("nproc").stdout.toString().trim()} cores, Node ${process.version}; median of ${runs} run(s); fresh database per run.`,

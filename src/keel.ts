@@ -19,6 +19,7 @@ import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
 import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
 import { buildIndexes, indexStatus, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
 import type { Migration } from "./phases/migrate/migration.js";
+import type { PhaseContext } from "./phases/context.js";
 import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
 import { backfill, backfillStatus, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
 
@@ -140,7 +141,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
@@ -150,7 +151,6 @@ export function createKeel(options: KeelOptions = {}): Keel {
       backfills: await loadBackfills(s.backfillsDir, s.cwd),
     };
   }
-  const buildDeps = (s: Session) => ({ gw: s.gw, names: s.names, claims: s.claims, emit, pooler: s.pooler });
 
   const keel: Keel = {
     async migrate(opts) {
@@ -159,7 +159,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async indexes(opts) {
       const s = await session();
-      return buildIndexes(buildDeps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
+      return buildIndexes(deps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
     },
     async backfill() {
       const s = await session();
@@ -169,7 +169,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       const migrated = await migrate(deps(s), files.migrations, opts);
-      const indexes = await buildIndexes(buildDeps(s), files.indexes, opts);
+      const indexes = await buildIndexes(deps(s), files.indexes, opts);
       return { migrate: migrated, indexes, backfill: await backfill(deps(s), files.backfills) };
     },
     async status() {

@@ -43,7 +43,7 @@ describe("chaos: random connection kills during migrate", () => {
     const url = await freshDatabase(`chaos_${seed}`);
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
-    proxy.startChaos(seed, 0.12);
+    proxy.startChaos(seed, 0.2);
     const keel = createKeel({ url: proxy.url(url), cwd, retryFirstMs: 10, retryCapMs: 50, maxRetries: 40 });
     try {
       await keel.migrate();

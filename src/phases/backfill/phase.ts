@@ -2,7 +2,8 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { ensureState, type StateNames } from "../../state/schema.js";
 import type { Backfill } from "./declared.js";
 import { inspectKey, type KeyInfo } from "./keyset.js";
-import { readCheckpoint, runBackfill, type BackfillContext } from "./run.js";
+import type { PhaseContext } from "../context.js";
+import { readCheckpoint, runBackfill } from "./run.js";
 
 export type BackfillState = "done" | "partial" | "pending";
 
@@ -37,7 +38,7 @@ export async function backfillStatus(gw: Gateway, names: StateNames, declared: r
  * first batch of any; each backfill is worked by one runner at a time (an
  * expiring claim), the others wait and find it done.
  */
-export async function backfill(c: BackfillContext, declared: readonly Backfill[]): Promise<BackfillResult> {
+export async function backfill(c: PhaseContext, declared: readonly Backfill[]): Promise<BackfillResult> {
   await ensureState(c.gw, c.names);
   const status = await backfillStatus(c.gw, c.names, declared);
   const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");

@@ -1,20 +1,12 @@
-import { createHash } from "node:crypto";
-import type { EventSink } from "../../events.js";
 import { DatabaseError } from "../../gateway/errors.js";
-import type { Gateway, UnitContext } from "../../gateway/gateway.js";
-import type { Claims } from "../../state/claims.js";
+import type { UnitContext } from "../../gateway/gateway.js";
 import { quoteLiteral } from "../../state/quote.js";
+import { raiseIf } from "../../state/guard.js";
 import { xactLock, type StateNames } from "../../state/schema.js";
+import type { PhaseContext } from "../context.js";
 import type { Backfill } from "./declared.js";
 import { nextBatch, type KeyInfo } from "./keyset.js";
 
-export interface BackfillContext {
-  readonly gw: Gateway;
-  readonly names: StateNames;
-  readonly claims: Claims;
-  readonly lockTimeout: string;
-  readonly emit: EventSink;
-}
 
 /** SQLSTATE pgkeel raises in a batch when the checkpoint moved since the batch was planned. */
 const positionMoved = "PGK02";
@@ -40,7 +32,7 @@ export async function readCheckpoint(db: Pick<UnitContext, "rows">, names: State
  * guarantee 4). A lost COMMIT is resolved by reading the checkpoint back.
  * Holds one batch's bounds in memory, never a list of keys.
  */
-export async function runBackfill(b: Backfill, key: KeyInfo, c: BackfillContext): Promise<number> {
+export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): Promise<number> {
   const started = performance.now();
   let cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
   const firstRows = cp.rowsDone;
@@ -106,19 +98,20 @@ async function applyBatch(
   ctx: UnitContext,
   b: Backfill,
   key: KeyInfo,
-  c: BackfillContext,
+  c: PhaseContext,
   prev: string | null,
   batch: { from: string; to: string; n: number },
 ): Promise<void> {
-  const tag = `$pgkeel_${createHash("sha1").update(b.name).digest("hex").slice(0, 12)}$`;
   const head = [
     "BEGIN",
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
     xactLock(c.names.schema, `backfill:${b.name}`),
-    `DO ${tag} BEGIN
-       IF (SELECT position FROM ${c.names.backfills} WHERE name = ${quoteLiteral(b.name)}) IS DISTINCT FROM ${prev === null ? "NULL" : quoteLiteral(prev)} THEN
-         RAISE EXCEPTION 'backfill checkpoint moved' USING ERRCODE = '${positionMoved}';
-       END IF; END ${tag}`,
+    raiseIf(
+      b.name,
+      `(SELECT position FROM ${c.names.backfills} WHERE name = ${quoteLiteral(b.name)}) IS DISTINCT FROM ${prev === null ? "NULL" : quoteLiteral(prev)}`,
+      positionMoved,
+      "backfill checkpoint moved",
+    ),
   ].join(";\n");
   const tail = `UPDATE ${c.names.backfills} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
     WHERE name = ${quoteLiteral(b.name)};\nCOMMIT`;

@@ -1,23 +1,12 @@
-import type { EventSink } from "../../events.js";
 import { DatabaseError, UsageError } from "../../gateway/errors.js";
-import type { Gateway, UnitContext } from "../../gateway/gateway.js";
+import type { UnitContext } from "../../gateway/gateway.js";
+import type { PhaseContext } from "../context.js";
 import { indexState } from "../../catalog/objects.js";
-import type { PoolerMode } from "../../catalog/pooler.js";
-import type { Claims } from "../../state/claims.js";
 import { quoteLiteral } from "../../state/quote.js";
-import type { StateNames } from "../../state/schema.js";
 import type { DeclaredIndex } from "./declared.js";
 import { durationMs } from "../../sql/directives.js";
 import { settleIndex, type IndexRef } from "./settle.js";
 
-export interface BuildContext {
-  readonly gw: Gateway;
-  readonly names: StateNames;
-  readonly claims: Claims;
-  readonly emit: EventSink;
-  /** Found once per run, only when a session setting must change. */
-  readonly pooler: () => Promise<PoolerMode>;
-}
 
 /**
  * Builds one declared index concurrently, once across all runners: under a
@@ -25,7 +14,7 @@ export interface BuildContext {
  * statement timeout the file asks for (none by default). A build cut by a lost
  * connection is settled again and rebuilt by the gateway's retry.
  */
-export async function buildIndex(idx: DeclaredIndex, c: BuildContext, as: IndexRef = idx.ref): Promise<"this-run" | "another-runner" | "already-valid"> {
+export async function buildIndex(idx: DeclaredIndex, c: PhaseContext, as: IndexRef = idx.ref): Promise<"this-run" | "another-runner" | "already-valid"> {
   const onWait = () => c.emit({ type: "waiting", what: `index ${as.name}`, holder: "a build running in another session" });
   const valid = async () => (await c.gw.executeWithRetry({ name: `check index ${as.name}`, run: (ctx) => indexState(ctx, as) })) === "valid";
   if (await valid()) return "already-valid";
@@ -66,7 +55,7 @@ export async function buildIndex(idx: DeclaredIndex, c: BuildContext, as: IndexR
  * would leak to other clients and need not reach the build's server
  * connection, so there pgkeel refuses and names the fix.
  */
-async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: BuildContext, build: () => Promise<unknown>): Promise<void> {
+async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: PhaseContext, build: () => Promise<unknown>): Promise<void> {
   const [row] = await ctx.rows<{ ms: string }>("SELECT setting AS ms FROM pg_settings WHERE name = 'statement_timeout'");
   if (Number(row?.ms) === durationMs(idx.statementTimeout)) {
     await build();
@@ -86,7 +75,7 @@ async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: Bui
 }
 
 /** Polls pg_stat_progress_create_index from another session while the build runs. */
-function watchProgress(as: IndexRef, c: BuildContext, started: number): () => void {
+function watchProgress(as: IndexRef, c: PhaseContext, started: number): () => void {
   // PGlite is one connection: a poll would only queue behind the build.
   if (c.gw.driver.kind === "pglite") return () => {};
   let stopped = false;

@@ -2,7 +2,8 @@ import { indexState } from "../../catalog/objects.js";
 import { UsageError } from "../../gateway/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import { ensureState } from "../../state/schema.js";
-import { buildIndex, type BuildContext } from "./build.js";
+import type { PhaseContext } from "../context.js";
+import { buildIndex } from "./build.js";
 import { sameDefinition } from "./compare.js";
 import type { DeclaredIndex } from "./declared.js";
 import { quoteIdent } from "../../state/quote.js";
@@ -56,7 +57,7 @@ export async function indexStatus(gw: Gateway, declared: readonly DeclaredIndex[
 }
 
 /** Builds every declared index that is missing or invalid (and, on request, changed). */
-export async function buildIndexes(c: BuildContext, declared: readonly DeclaredIndex[], opts: IndexesOptions = {}): Promise<IndexesResult> {
+export async function buildIndexes(c: PhaseContext, declared: readonly DeclaredIndex[], opts: IndexesOptions = {}): Promise<IndexesResult> {
   await ensureState(c.gw, c.names);
   const built: string[] = [];
   const skipped: string[] = [];
@@ -90,7 +91,7 @@ function swapName(idx: DeclaredIndex): IndexRef {
 }
 
 /** A run that died between dropping the old index and renaming the new one: finish the rename. */
-async function finishInterruptedSwap(idx: DeclaredIndex, c: BuildContext): Promise<boolean> {
+async function finishInterruptedSwap(idx: DeclaredIndex, c: PhaseContext): Promise<boolean> {
   const temp = swapName(idx);
   return c.gw.executeWithRetry({
     name: `finish swap of ${idx.ref.name}`,
@@ -108,7 +109,7 @@ async function finishInterruptedSwap(idx: DeclaredIndex, c: BuildContext): Promi
  * old index is dropped concurrently, and the new one takes its name. Each step
  * can be resumed: a rerun finds the temporary index and carries on.
  */
-async function rebuildChanged(idx: DeclaredIndex, c: BuildContext): Promise<"this-run"> {
+async function rebuildChanged(idx: DeclaredIndex, c: PhaseContext): Promise<"this-run"> {
   const temp = swapName(idx);
   const [backing] = await c.gw.query<{ conname: string }>(
     `constraints on ${idx.ref.name}`,

@@ -1,26 +1,17 @@
-import { createHash } from "node:crypto";
-import type { EventSink } from "../../events.js";
 import { classify } from "../../gateway/classify.js";
 import { DatabaseError, InputError, PgkeelError } from "../../gateway/errors.js";
-import type { Gateway, UnitContext } from "../../gateway/gateway.js";
+import type { UnitContext } from "../../gateway/gateway.js";
 import { isSafeToRepeat } from "../../sql/classify.js";
 import type { Statement } from "../../sql/split.js";
-import type { Claims } from "../../state/claims.js";
 import { appliedAmong, isApplied, readSteps } from "../../state/migrations.js";
 import { quoteLiteral } from "../../state/quote.js";
 import { settleIndex } from "../indexes/settle.js";
-import { xactLock, type StateNames } from "../../state/schema.js";
+import { raiseIf } from "../../state/guard.js";
+import { xactLock } from "../../state/schema.js";
+import type { PhaseContext } from "../context.js";
 import { migrationDb } from "./code-db.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
 
-export interface ApplyContext {
-  readonly gw: Gateway;
-  readonly names: StateNames;
-  readonly claims: Claims;
-  /** Default `lock_timeout` of a migration transaction. */
-  readonly lockTimeout: string;
-  readonly emit: EventSink;
-}
 
 /** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
 const alreadyApplied = "PGK01";
@@ -37,7 +28,7 @@ export interface Outcome {
 export const batchLimits = { migrations: 100, chars: 1_000_000 };
 
 /** Applies a code migration, or a migration that cannot run in a transaction, exactly once. */
-export async function applyMigration(m: Migration, c: ApplyContext): Promise<"applied" | "skipped"> {
+export async function applyMigration(m: Migration, c: PhaseContext): Promise<"applied" | "skipped"> {
   if (!m.transactional) return applyStepwise(m as SqlMigration, c);
   if (m.kind === "sql") return (await applyBatch([m], c))[0]!.by === "this-run" ? "applied" : "skipped";
   try {
@@ -61,7 +52,7 @@ export async function applyMigration(m: Migration, c: ApplyContext): Promise<"ap
  * first error; what committed before it (or before a lost connection) is read
  * back from the tracking rows, and only the rest is sent again.
  */
-export async function applyBatch(batch: readonly SqlMigration[], c: ApplyContext): Promise<Outcome[]> {
+export async function applyBatch(batch: readonly SqlMigration[], c: PhaseContext): Promise<Outcome[]> {
   const done = new Map<string, Outcome>();
   let remaining = [...batch];
   let lastSent: BatchText | undefined;
@@ -118,23 +109,19 @@ function unitName(ms: readonly Migration[]): string {
  * and its lock ends with its transaction even if it dies), then the transaction
  * checks that no runner applied this migration meanwhile.
  */
-function transactionHeader(m: Migration, c: ApplyContext): string {
-  // Deterministic, so an error position can be mapped through the same text.
-  const tag = `$pgkeel_${createHash("sha1").update(m.name).digest("hex").slice(0, 12)}$`;
+function transactionHeader(m: Migration, c: PhaseContext): string {
   return [
     "BEGIN",
     "SET LOCAL lock_timeout = 0",
     xactLock(c.names.schema, "migrate"),
     `SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`,
     ...(m.directives.statementTimeout ? [`SET LOCAL statement_timeout = ${quoteLiteral(m.directives.statementTimeout)}`] : []),
-    `DO ${tag} BEGIN IF EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)}) THEN
-       RAISE EXCEPTION 'migration already applied by another runner' USING ERRCODE = '${alreadyApplied}';
-     END IF; END ${tag}`,
+    raiseIf(m.name, `EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)})`, alreadyApplied, "migration already applied by another runner"),
     "",
   ].join(";\n");
 }
 
-function trackingInsert(m: Migration, c: ApplyContext, transactional: boolean): string {
+function trackingInsert(m: Migration, c: PhaseContext, transactional: boolean): string {
   return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
 VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
 }
@@ -152,7 +139,7 @@ interface BatchText {
 }
 
 /** Migrations as one message; `spans` maps server error positions back to files. */
-export function batchText(ms: readonly SqlMigration[], c: ApplyContext): BatchText {
+export function batchText(ms: readonly SqlMigration[], c: PhaseContext): BatchText {
   let text = "";
   const spans: Span[] = [];
   for (const m of ms) {
@@ -167,7 +154,7 @@ export function batchText(ms: readonly SqlMigration[], c: ApplyContext): BatchTe
   return { text, spans };
 }
 
-async function runCode(m: CodeMigration, ctx: UnitContext, c: ApplyContext): Promise<void> {
+async function runCode(m: CodeMigration, ctx: UnitContext, c: PhaseContext): Promise<void> {
   await ctx.query(transactionHeader(m, c));
   await m.up(migrationDb(ctx, m.file));
   await ctx.query(`${trackingInsert(m, c, true)};\nCOMMIT`);
@@ -177,7 +164,7 @@ async function runCode(m: CodeMigration, ctx: UnitContext, c: ApplyContext): Pro
  * A migration that cannot run in a transaction: statement by statement, each
  * completion recorded, under an expiring claim so one runner works it at a time.
  */
-async function applyStepwise(m: SqlMigration, c: ApplyContext): Promise<"applied" | "skipped"> {
+async function applyStepwise(m: SqlMigration, c: PhaseContext): Promise<"applied" | "skipped"> {
   const outcome = await c.claims.withClaim(
     `migration:${m.name}`,
     () => c.gw.executeWithRetry({ name: `check ${m.name}`, run: (ctx) => isApplied(ctx, c.names, m.name) }),
@@ -196,7 +183,7 @@ async function applyStepwise(m: SqlMigration, c: ApplyContext): Promise<"applied
   return outcome.ran ? "applied" : "skipped";
 }
 
-async function runStep(m: SqlMigration, i: number, stmt: Statement, c: ApplyContext): Promise<void> {
+async function runStep(m: SqlMigration, i: number, stmt: Statement, c: PhaseContext): Promise<void> {
   const record = (ctx: UnitContext) =>
     ctx.query(
       `INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
@@ -240,7 +227,7 @@ async function stepOutcome(
   ctx: UnitContext,
   stmt: Statement,
   m: SqlMigration,
-  c: ApplyContext,
+  c: PhaseContext,
 ): Promise<"committed" | "not-committed" | "unknown"> {
   if (stmt.kind === "IndexStmt" && typeof stmt.node.idxname === "string") {
     const rel = stmt.node.relation as { schemaname?: string } | undefined;
@@ -257,7 +244,7 @@ async function stepOutcome(
 async function placeError(
   e: unknown,
   m: Migration,
-  c: ApplyContext,
+  c: PhaseContext,
   where: { stmt?: Statement; spans?: readonly Span[] } = {},
 ): Promise<unknown> {
   if (e instanceof DatabaseError) {
@@ -280,7 +267,7 @@ async function placeError(
  * When the error has no position, the statements run once more one by one in a
  * transaction that is always rolled back, to find the one that fails.
  */
-async function locateFailure(m: SqlMigration, c: ApplyContext): Promise<{ stmt: Statement; position?: number } | undefined> {
+async function locateFailure(m: SqlMigration, c: PhaseContext): Promise<{ stmt: Statement; position?: number } | undefined> {
   return c.gw.executeWithRetry({
     name: `locate the failing statement of ${m.name}`,
     run: async (ctx) => {

@@ -1,10 +1,8 @@
-import type { EventSink } from "../../events.js";
 import { DriftError } from "../../gateway/errors.js";
-import type { Gateway } from "../../gateway/gateway.js";
 import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
-import type { Claims } from "../../state/claims.js";
 import { readApplied } from "../../state/migrations.js";
-import { ensureState, type StateNames } from "../../state/schema.js";
+import { ensureState } from "../../state/schema.js";
+import type { PhaseContext } from "../context.js";
 import { applyBatch, applyMigration, batchLimits, type Outcome } from "./apply.js";
 import { compare, type MigrationStatus } from "./drift.js";
 import type { Migration, SqlMigration } from "./migration.js";
@@ -25,21 +23,14 @@ export interface MigrateResult {
   readonly skipped: readonly string[];
 }
 
-export interface PhaseDeps {
-  readonly gw: Gateway;
-  readonly names: StateNames;
-  readonly claims: Claims;
-  readonly lockTimeout: string;
-  readonly emit: EventSink;
-}
 
-export async function migrationStatus(deps: PhaseDeps, files: readonly Migration[]): Promise<MigrationStatus[]> {
+export async function migrationStatus(deps: PhaseContext, files: readonly Migration[]): Promise<MigrationStatus[]> {
   await ensureState(deps.gw, deps.names);
   return compare(files, await readApplied(deps.gw, deps.names));
 }
 
 /** Applies pending migrations in name order, after refusing drift (SPEC guarantee 7). */
-export async function migrate(deps: PhaseDeps, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateResult> {
+export async function migrate(deps: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateResult> {
   const status = await migrationStatus(deps, files);
   refuseDrift(status, opts);
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));

