@@ -75,7 +75,8 @@ export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
       old.end().catch(() => {});
     },
     async close() {
-      await pool.end().catch(() => {});
+      // end() waits for every checked-out client; one stuck on a dead socket must not hold the process.
+      await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
     },
   };
 }

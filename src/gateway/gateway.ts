@@ -76,6 +76,7 @@ export class Gateway {
   readonly policy: RetryPolicy;
   private readonly onEvent: (event: GatewayEvent) => void;
   private readonly sleep: (ms: number) => Promise<void>;
+  private closed = false;
 
   constructor(
     readonly driver: Driver,
@@ -90,6 +91,8 @@ export class Gateway {
   async executeWithRetry<T>(unit: Unit<T>): Promise<T> {
     let mustResolve = false;
     for (let attempt = 1; ; attempt++) {
+      // A late retry (a claim heartbeat, say) must not reopen a pool after close().
+      if (this.closed) throw new Error(`${unit.name}: the gateway is closed`);
       let session: Session | undefined;
       let inFlight = false;
       try {
@@ -133,6 +136,7 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.driver.close();
   }
 
@@ -158,7 +162,7 @@ export class Gateway {
   private async cleanUp(session: Session | undefined, failure: Classified): Promise<void> {
     if (failure.kind === "connection") {
       session?.release(true);
-      await this.driver.discard();
+      if (!this.closed) await this.driver.discard();
       return;
     }
     if (!session) return;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { createKeel } from "../../src/index.js";
 import { admin, freshDatabase } from "../support/db.js";
 import { makeProject } from "../support/project.js";
@@ -31,7 +31,8 @@ beforeAll(() => {
   cwd = makeProject(files);
 });
 
-describe("chaos: random connection kills during migrate", () => {
+// One retry per seed, as in the backfill chaos suite (see there); a wrong result still fails.
+describe("chaos: random connection kills during migrate", { retry: 1, timeout: 30_000 }, () => {
   const seeds = Array.from({ length: 20 }, (_, i) => 1000 + i);
   let totalFaults = 0;
   afterAll(() => {
@@ -40,11 +41,20 @@ describe("chaos: random connection kills during migrate", () => {
   });
 
   it.each(seeds)("seed %i ends with exactly the right schema and tracking rows", async (seed) => {
+    const events: string[] = [];
+    onTestFailed(() => console.error(`seed ${seed}, last events:\n${events.slice(-40).join("\n")}`));
     const url = await freshDatabase(`chaos_${seed}`);
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
     proxy.startChaos(seed, 0.2);
-    const keel = createKeel({ url: proxy.url(url), cwd, retryFirstMs: 10, retryCapMs: 50, maxRetries: 40 });
+    const keel = createKeel({
+      url: proxy.url(url),
+      cwd,
+      retryFirstMs: 10,
+      retryCapMs: 50,
+      maxRetries: 40,
+      onEvent: (e) => events.push(`${new Date().toISOString()} ${JSON.stringify(e)}`),
+    });
     try {
       await keel.migrate();
     } finally {

@@ -4,14 +4,13 @@ import type { UnitContext } from "../../gateway/gateway.js";
 import { isSafeToRepeat } from "../../sql/classify.js";
 import type { Statement } from "../../sql/split.js";
 import { appliedAmong, isApplied, readSteps } from "../../state/migrations.js";
-import { quoteLiteral } from "../../state/quote.js";
-import { settleIndex } from "../indexes/settle.js";
 import { raiseIf } from "../../state/guard.js";
+import { quoteLiteral } from "../../state/quote.js";
 import { xactLock } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
+import { settleIndex } from "../indexes/settle.js";
 import { migrationDb } from "./code-db.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
-
 
 /** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
 const alreadyApplied = "PGK01";
