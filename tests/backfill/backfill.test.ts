@@ -17,9 +17,9 @@ async function hitsCheck(url: string, table = "counters") {
   return (await admin<{ n: number; wrong: number }>(url, `SELECT count(*)::int AS n, count(*) FILTER (WHERE hits <> 1)::int AS wrong FROM ${table}`))[0]!;
 }
 
-// One retry per seed: in one of roughly 500 seed runs under full-suite load a run stalled
-// (not reproduced in isolation). A wrong result is deterministic per seed and still fails;
-// the events printed on failure are there to find the stall.
+// One retry per seed: timing under full-suite load varies (adaptive seeds size their
+// batches by time), and a wrong result is deterministic per seed, so it still fails.
+// The events printed on failure show what a slow or failing seed was doing.
 describe("chaos: every key range applied exactly once through dropped connections and cut COMMITs", { retry: 1, timeout: 30_000 }, () => {
   const seeds = Array.from({ length: 20 }, (_, i) => 2000 + i);
   let totalFaults = 0;
@@ -31,7 +31,7 @@ describe("chaos: every key range applied exactly once through dropped connection
     onTestFailed(() => console.error(`seed ${seed}, last events:\n${events.slice(-40).join("\n")}`));
     const url = await freshDatabase(`bf_chaos_${seed}`);
     await admin(url, counters(6000));
-    const cwd = makeProject({ "db/backfills/001_bump.sql": bump(seed % 2 ? "batch=250 target=0" : "batch=100 target=20ms") });
+    const cwd = makeProject({ "db/backfills/001_bump.sql": bump(seed % 2 ? "batch=250 target=0" : "batch=200 target=30ms") });
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
     const keel = createKeel({
@@ -161,13 +161,14 @@ describe("bad input: a clear error, nothing changed", () => {
 });
 
 describe("adaptive batch size", () => {
-  it("aims under the target, grows at most 1.25x a step, shrinks at once, stays within bounds", async () => {
+  it("aims under the target, grows at most 1.25x a step, shrinks at once, stays within its floor and ceiling", async () => {
     const { nextSize } = await import("../../src/phases/backfill/run.js");
-    expect(nextSize(1000, 10, 200, 100_000)).toBe(1250);
-    expect(nextSize(1000, 120, 200, 100_000)).toBe(1000);
-    expect(nextSize(1000, 400, 200, 100_000)).toBe(300);
-    expect(nextSize(1000, 5000, 200, 100_000)).toBe(250);
-    expect(nextSize(90_000, 1, 200, 100_000)).toBe(100_000);
-    expect(nextSize(1, 5000, 200, 100)).toBe(1);
+    expect(nextSize(1000, 10, 200, 1, 100_000)).toBe(1250);
+    expect(nextSize(1000, 120, 200, 1, 100_000)).toBe(1000);
+    expect(nextSize(1000, 400, 200, 1, 100_000)).toBe(300);
+    expect(nextSize(1000, 5000, 200, 1, 100_000)).toBe(250);
+    expect(nextSize(90_000, 1, 200, 1, 100_000)).toBe(100_000);
+    // A slow server does not shrink batches below the floor.
+    expect(nextSize(120, 5000, 200, 100, 10_000)).toBe(100);
   });
 });

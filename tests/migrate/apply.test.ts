@@ -163,6 +163,27 @@ describe("SQL migrations on a real server", () => {
     ]);
   });
 
+  it("timeout directives apply to a no-transaction migration's statements too", async () => {
+    const url = await freshDatabase("mig_notx_timeouts");
+    await admin(url, `ALTER DATABASE ${new URL(url).pathname.slice(1)} SET statement_timeout = '200ms'`);
+    const cwd = makeProject({
+      "db/migrations/001_long.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 0\nSELECT pg_sleep(0.5);\nVACUUM;",
+      "db/migrations/002_short.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 50ms\nSELECT pg_sleep(0.01);\nSELECT pg_sleep(0.3);",
+    });
+    const keel = await keelOn(url, cwd);
+    const err = await keel.migrate().catch((e) => e);
+    await keel.close();
+    // 001 outlived the database's 200 ms because the file said 0; 002's own 50 ms cut its second statement.
+    expect(err.sqlstate).toBe("57014");
+    expect(err.message).toContain("db/migrations/002_short.sql:4:1");
+    expect(await admin(url, "SELECT name FROM pgkeel.migrations")).toEqual([{ name: "001_long" }]);
+    expect(await admin(url, "SELECT migration, step FROM pgkeel.migration_steps ORDER BY 1, 2")).toEqual([
+      { migration: "001_long", step: 0 },
+      { migration: "001_long", step: 1 },
+      { migration: "002_short", step: 0 },
+    ]);
+  });
+
   it("an error names the file, line and column of the failing statement, and the migration leaves nothing behind", async () => {
     const url = await freshDatabase("mig_err");
     const cwd = makeProject({

@@ -31,7 +31,8 @@ beforeAll(() => {
   cwd = makeProject(files);
 });
 
-// One retry per seed, as in the backfill chaos suite (see there); a wrong result still fails.
+// One retry per seed, as in the backfill chaos suite (see there): timing under load varies,
+// a wrong result is deterministic per seed and still fails.
 describe("chaos: random connection kills during migrate", { retry: 1, timeout: 30_000 }, () => {
   const seeds = Array.from({ length: 20 }, (_, i) => 1000 + i);
   let totalFaults = 0;

@@ -38,6 +38,9 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): P
   const firstRows = cp.rowsDone;
   c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: cp.rowsDone, estimatedRows: key.estimatedRows });
   let size = b.batch;
+  // Adapts within a tenth and ten times the header's size: a slow server must not
+  // shrink batches to one row each, nor a fast one grow them without end.
+  const minSize = Math.max(1, Math.floor(b.batch / 10));
   const maxSize = b.batch * 10;
   for (;;) {
     const batch = await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, cp.position, size) });
@@ -59,7 +62,7 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): P
     }
     const ms = performance.now() - t;
     cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
-    if (b.targetMs > 0) size = nextSize(size, ms, b.targetMs, maxSize);
+    if (b.targetMs > 0) size = nextSize(size, ms, b.targetMs, minSize, maxSize);
     const elapsed = (performance.now() - started) / 1000;
     const rate = (cp.rowsDone - firstRows) / Math.max(elapsed, 0.001);
     c.emit({
@@ -88,9 +91,9 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): P
  * unlucky batch room to stay under it; grows at most 1.25x a step, shrinks at
  * once after a slow batch.
  */
-export function nextSize(size: number, lastMs: number, targetMs: number, maxSize: number): number {
+export function nextSize(size: number, lastMs: number, targetMs: number, minSize: number, maxSize: number): number {
   const factor = Math.min(1.25, Math.max(0.25, (0.6 * targetMs) / Math.max(lastMs, 1)));
-  return Math.max(1, Math.min(maxSize, Math.round(size * factor)));
+  return Math.max(minSize, Math.min(maxSize, Math.round(size * factor)));
 }
 
 /** One batch: a single message for SQL backfills, header and tail around `run` for code ones. */

@@ -1,10 +1,8 @@
-import { DatabaseError, UsageError } from "../../gateway/errors.js";
-import type { UnitContext } from "../../gateway/gateway.js";
+import { DatabaseError } from "../../gateway/errors.js";
 import type { PhaseContext } from "../context.js";
+import { withTimeouts } from "../session-settings.js";
 import { indexState } from "../../catalog/objects.js";
-import { quoteLiteral } from "../../state/quote.js";
 import type { DeclaredIndex } from "./declared.js";
-import { durationMs } from "../../sql/directives.js";
 import { settleIndex, type IndexRef } from "./settle.js";
 
 
@@ -30,7 +28,9 @@ export async function buildIndex(idx: DeclaredIndex, c: PhaseContext, as: IndexR
           run: async (ctx) => {
             if ((await settleIndex(ctx, as, onWait)) === "valid") return;
             await ctx.query(`INSERT INTO ${c.names.indexBuilds} (index_name, owner) VALUES ($1, $2)`, [as.name, c.claims.owner]);
-            await withStatementTimeout(ctx, idx, c, () => ctx.query(idx.buildSql(as.name)));
+            await withTimeouts(ctx, c, { statement_timeout: idx.statementTimeout }, `${idx.file}:${idx.line}: building index ${idx.ref.name}`, () =>
+              ctx.query(idx.buildSql(as.name)),
+            );
           },
           resolve: async (ctx) =>
             (await settleIndex(ctx, as, onWait)) === "valid" ? { outcome: "committed", value: undefined } : { outcome: "not-committed" },
@@ -49,30 +49,6 @@ export async function buildIndex(idx: DeclaredIndex, c: PhaseContext, as: IndexR
   return claimed.ran ? "this-run" : "another-runner";
 }
 
-/**
- * Runs `build` with the file's statement_timeout (default none). A session SET
- * is only safe on a connection of our own: behind a transaction-mode pooler it
- * would leak to other clients and need not reach the build's server
- * connection, so there pgkeel refuses and names the fix.
- */
-async function withStatementTimeout(ctx: UnitContext, idx: DeclaredIndex, c: PhaseContext, build: () => Promise<unknown>): Promise<void> {
-  const [row] = await ctx.rows<{ ms: string }>("SELECT setting AS ms FROM pg_settings WHERE name = 'statement_timeout'");
-  if (Number(row?.ms) === durationMs(idx.statementTimeout)) {
-    await build();
-    return;
-  }
-  if ((await c.pooler()) === "transaction") {
-    throw new UsageError(
-      `${idx.file}:${idx.line}: building index ${idx.ref.name} needs statement_timeout ${idx.statementTimeout}, but this session has another and the URL goes through a transaction-mode pooler, where pgkeel sets no session state. Run the indexes phase with a direct or session-mode URL (--via direct or --url), or set the role's statement_timeout to ${idx.statementTimeout}.`,
-    );
-  }
-  await ctx.query(`SET statement_timeout = ${quoteLiteral(idx.statementTimeout)}`);
-  try {
-    await build();
-  } finally {
-    await ctx.query("RESET statement_timeout").catch(() => {});
-  }
-}
 
 /** Polls pg_stat_progress_create_index from another session while the build runs. */
 function watchProgress(as: IndexRef, c: PhaseContext, started: number): () => void {

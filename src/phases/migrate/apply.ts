@@ -9,6 +9,7 @@ import { quoteLiteral } from "../../state/quote.js";
 import { xactLock } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
 import { settleIndex } from "../indexes/settle.js";
+import { withTimeouts } from "../session-settings.js";
 import { migrationDb } from "./code-db.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
 
@@ -198,7 +199,9 @@ async function runStep(m: SqlMigration, i: number, stmt: Statement, c: PhaseCont
           statementFinished = true;
         }
         if (!statementFinished) {
-          await ctx.query(stmt.text);
+          // Outside a transaction SET LOCAL cannot carry the file's directives: set them on the session.
+          const timeouts = { statement_timeout: m.directives.statementTimeout, lock_timeout: m.directives.lockTimeout };
+          await withTimeouts(ctx, c, timeouts, `${m.file}:${stmt.line}`, () => ctx.query(stmt.text));
           statementFinished = true;
         }
         await record(ctx);
