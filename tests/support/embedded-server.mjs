@@ -39,8 +39,10 @@ process.on("message", async (cmd) => {
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  process.send({ done: cmd });
-  if (cmd === "shutdown") process.exit(0);
+  // Exit only once the answer is on its way, so the parent hears it before the exit.
+  process.send({ done: cmd }, () => {
+    if (cmd === "shutdown") process.exit(0);
+  });
 });
 // The parent went away without a word: do not leave a server behind.
 process.on("disconnect", async () => {

