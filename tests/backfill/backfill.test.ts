@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
-import { admin, freshDatabase } from "../support/db.js";
+import { admin, bouncerSkip, bouncerUrl, freshDatabase, withDatabase } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
 import { FaultProxy } from "../support/proxy.js";
 
@@ -111,6 +111,23 @@ describe("runners", () => {
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     expect(await hitsCheck(url)).toEqual({ n: 20000, wrong: 0 });
     expect(await hitsCheck(url, "other")).toEqual({ n: 5000, wrong: 0 });
+  });
+
+  it("four processes running all three phases through PgBouncer in transaction mode: each unit applied once", async (ctx) => {
+    if (bouncerSkip()) ctx.skip();
+    const direct = await freshDatabase("bf_bouncer");
+    const viaBouncer = withDatabase(bouncerUrl(), new URL(direct).pathname.slice(1));
+    const cwd = makeProject({
+      "db/migrations/001_counters.sql": counters(20000) + "\nCREATE TABLE runs (n int NOT NULL);",
+      "db/migrations/002_log.sql": "INSERT INTO runs VALUES (2);",
+      "db/indexes/counters.sql": "CREATE INDEX counters_hits_idx ON counters (hits, id);",
+      "db/backfills/001_bump.sql": bump("batch=300"),
+    });
+    const runs = await Promise.all(Array.from({ length: 4 }, () => runCli(["run", "--url", viaBouncer], { cwd })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(await admin(direct, "SELECT count(*)::int AS n FROM runs")).toEqual([{ n: 1 }]);
+    expect(await admin(direct, "SELECT index_name, count(*)::int AS n FROM pgkeel.index_builds GROUP BY 1")).toEqual([{ index_name: "counters_hits_idx", n: 1 }]);
+    expect(await hitsCheck(direct)).toEqual({ n: 20000, wrong: 0 });
   });
 
   it("a code backfill gets the batch's transaction and range", async () => {
