@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
 import { admin, bouncerSkip, bouncerUrl, freshDatabase, withDatabase } from "../support/db.js";
+import { chaosKeel } from "../support/chaos.js";
 import { makeProject, runCli } from "../support/project.js";
 import { FaultProxy } from "../support/proxy.js";
 
@@ -27,21 +28,12 @@ describe("chaos: every key range applied exactly once through dropped connection
     expect(totalFaults).toBeGreaterThan(60);
   });
   it.each(seeds)("seed %i", async (seed) => {
-    const events: string[] = [];
-    onTestFailed(() => console.error(`seed ${seed}, last events:\n${events.slice(-40).join("\n")}`));
     const url = await freshDatabase(`bf_chaos_${seed}`);
     await admin(url, counters(6000));
     const cwd = makeProject({ "db/backfills/001_bump.sql": bump(seed % 2 ? "batch=250 target=0" : "batch=200 target=30ms") });
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
-    const keel = createKeel({
-      url: proxy.url(url),
-      cwd,
-      retryFirstMs: 10,
-      retryCapMs: 50,
-      maxRetries: 40,
-      onEvent: (e) => events.push(`${new Date().toISOString()} ${JSON.stringify(e)}`),
-    });
+    const keel = chaosKeel(proxy.url(url), cwd, seed);
     try {
       await keel.status();
       proxy.startChaos(seed, 0.1);

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { createKeel } from "../../src/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, freshDatabase } from "../support/db.js";
+import { chaosKeel } from "../support/chaos.js";
 import { makeProject } from "../support/project.js";
 import { FaultProxy } from "../support/proxy.js";
 
@@ -42,20 +42,11 @@ describe("chaos: random connection kills during migrate", { retry: 1, timeout: 3
   });
 
   it.each(seeds)("seed %i ends with exactly the right schema and tracking rows", async (seed) => {
-    const events: string[] = [];
-    onTestFailed(() => console.error(`seed ${seed}, last events:\n${events.slice(-40).join("\n")}`));
     const url = await freshDatabase(`chaos_${seed}`);
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
     proxy.startChaos(seed, 0.2);
-    const keel = createKeel({
-      url: proxy.url(url),
-      cwd,
-      retryFirstMs: 10,
-      retryCapMs: 50,
-      maxRetries: 40,
-      onEvent: (e) => events.push(`${new Date().toISOString()} ${JSON.stringify(e)}`),
-    });
+    const keel = chaosKeel(proxy.url(url), cwd, seed);
     try {
       await keel.migrate();
     } finally {
