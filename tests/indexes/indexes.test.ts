@@ -92,6 +92,21 @@ describe("pgkeel indexes", () => {
     expect(await admin(url, "SELECT count(*)::int AS n FROM pg_indexes WHERE tablename IN ('big', 'small') AND indexname <> ALL ('{big_pkey,small_pkey}')")).toEqual([{ n: 3 }]);
   });
 
+  it("reports build progress from pg_stat_progress_create_index as --json events", async () => {
+    const url = await copy();
+    const cwd = makeProject({ "db/indexes/big.sql": "CREATE INDEX big_email_idx ON big (email);" });
+    const r = await runCli(["indexes", "--json", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const done = events.find((e) => e.type === "index-done");
+    const progress = events.filter((e) => e.type === "index-progress");
+    // Polled once a second: a build this long is seen at least once, with its phase and block counts.
+    expect(done.ms).toBeGreaterThan(1500);
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    expect(progress[0]).toMatchObject({ name: "big_email_idx", phase: expect.stringMatching(/building index|waiting|scanning|sorting|index validation/) });
+    expect(progress.some((p) => p.blocksTotal > 0)).toBe(true);
+  });
+
   it("an INVALID index left by an earlier killed build is dropped and built again", async () => {
     const url = await copy();
     // A failed concurrent unique build leaves an INVALID index behind, as a killed build does.
