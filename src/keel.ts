@@ -10,18 +10,18 @@ import { pgliteDriver } from "./db/pglite.js";
 import type { EventSink, KeelEvent } from "./events.js";
 import { Gateway } from "./gateway/gateway.js";
 import { Claims } from "./state/claims.js";
-import { stateNames } from "./state/schema.js";
+import { ensureState, stateNames } from "./state/schema.js";
 import type { PhaseDir } from "./phases/files.js";
 import { loadMigrations } from "./phases/migrate/load.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
 import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
 import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
-import { buildIndexes, indexStatus, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
+import { buildIndexes, indexStatus, planIndexes, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
 import type { Migration } from "./phases/migrate/migration.js";
 import type { PhaseContext } from "./phases/context.js";
 import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
-import { backfill, backfillStatus, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
+import { backfill, backfillStatus, planBackfills, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
 
 export interface KeelOptions {
   /** The project folder (default: the current directory). */
@@ -93,6 +93,7 @@ interface Session {
   readonly indexesDir: PhaseDir;
   readonly backfillsDir: PhaseDir;
   readonly pooler: () => Promise<PoolerMode>;
+  readonly ready: () => Promise<void>;
 }
 
 /**
@@ -137,11 +138,12 @@ export function createKeel(options: KeelOptions = {}): Keel {
       indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
       backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),
       pooler: memo(() => detectPooler(gw)),
+      ready: memo(() => ensureState(gw, names)),
     };
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, ready: s.ready });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
@@ -178,42 +180,17 @@ export function createKeel(options: KeelOptions = {}): Keel {
       return {
         migrations: await migrationStatus(deps(s), files.migrations),
         indexes: await indexStatus(s.gw, files.indexes),
-        backfills: await backfillStatus(s.gw, s.names, files.backfills),
+        backfills: await backfillStatus(deps(s), files.backfills),
       };
     },
     async plan() {
       const s = await session();
       const files = await load(s);
-      const planned = planMigrations(files.migrations, await migrationStatus(deps(s), files.migrations));
-      for (const idx of await indexStatus(s.gw, files.indexes)) {
-        if (idx.state === "valid") continue;
-        const d = files.indexes.find((i) => i.ref.name === idx.name)!;
-        planned.push({
-          migration: `index ${idx.name} (${idx.state})`,
-          file: d.file,
-          line: d.line,
-          kind: "IndexStmt",
-          transactional: false,
-          lock: "SHARE UPDATE EXCLUSIVE",
-          warnings: idx.state === "changed" ? ["the index exists with another definition: pgkeel indexes --rebuild-changed"] : [],
-          sql: d.buildSql(),
-        });
-      }
-      for (const b of await backfillStatus(s.gw, s.names, files.backfills)) {
-        if (b.state === "done") continue;
-        const d = files.backfills.find((x) => x.name === b.name)!;
-        planned.push({
-          migration: `backfill ${b.name} (${b.state}, ${b.rows} rows done)`,
-          file: d.file,
-          line: d.line,
-          kind: d.kind === "sql" ? "backfill" : "code backfill",
-          transactional: true,
-          lock: "ROW EXCLUSIVE, one batch at a time",
-          warnings: [],
-          sql: d.kind === "sql" ? d.pieces.map((p) => (typeof p === "string" ? p : `:${p.param}`)).join("") : "run(tx, range)",
-        });
-      }
-      return planned;
+      return [
+        ...planMigrations(files.migrations, await migrationStatus(deps(s), files.migrations)),
+        ...planIndexes(files.indexes, await indexStatus(s.gw, files.indexes)),
+        ...planBackfills(files.backfills, await backfillStatus(deps(s), files.backfills)),
+      ];
     },
     async doctor() {
       const s = await session();
@@ -231,9 +208,14 @@ export function createKeel(options: KeelOptions = {}): Keel {
   return keel;
 }
 
+/** Runs `f` once and shares its result; a failure is not kept, so a later call tries again. */
 function memo<T>(f: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
-  return () => (p ??= f());
+  return () =>
+    (p ??= f().catch((e) => {
+      p = undefined;
+      throw e;
+    }));
 }
 
 function dir(cwd: string, named: string | undefined, fallback: string): PhaseDir {

@@ -14,4 +14,6 @@ export interface PhaseContext {
   readonly emit: EventSink;
   /** Found once per run, only when a phase needs to know. */
   readonly pooler: () => Promise<PoolerMode>;
+  /** Creates pgkeel's schema and tables if missing; checked once per run, however many phases ask. */
+  readonly ready: () => Promise<void>;
 }

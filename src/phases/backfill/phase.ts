@@ -1,8 +1,7 @@
-import type { Gateway } from "../../gateway/gateway.js";
-import { ensureState, type StateNames } from "../../state/schema.js";
 import type { Backfill } from "./declared.js";
 import { inspectKey, type KeyInfo } from "./keyset.js";
 import type { PhaseContext } from "../context.js";
+import type { PlannedStatement } from "../migrate/phase.js";
 import { readCheckpoint, runBackfill } from "./run.js";
 
 export type BackfillState = "done" | "partial" | "pending";
@@ -22,15 +21,34 @@ export interface BackfillResult {
   readonly skipped: readonly string[];
 }
 
-export async function backfillStatus(gw: Gateway, names: StateNames, declared: readonly Backfill[]): Promise<BackfillStatus[]> {
-  await ensureState(gw, names);
+export async function backfillStatus(c: PhaseContext, declared: readonly Backfill[]): Promise<BackfillStatus[]> {
+  await c.ready();
   const out: BackfillStatus[] = [];
   for (const b of declared) {
-    const cp = await gw.executeWithRetry({ name: `status of ${b.name}`, run: (ctx) => readCheckpoint(ctx, names, b.name) });
+    const cp = await c.gw.executeWithRetry({ name: `status of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
     const state: BackfillState = cp.done ? "done" : cp.position !== null ? "partial" : "pending";
     out.push({ name: b.name, state, rows: cp.rowsDone, table: b.table, file: b.file });
   }
   return out;
+}
+
+/** The backfills `run` would work on, for `plan`. */
+export function planBackfills(declared: readonly Backfill[], status: readonly BackfillStatus[]): PlannedStatement[] {
+  return status
+    .filter((b) => b.state !== "done")
+    .map((b) => {
+      const d = declared.find((x) => x.name === b.name)!;
+      return {
+        migration: `backfill ${b.name} (${b.state}, ${b.rows} rows done)`,
+        file: d.file,
+        line: d.line,
+        kind: d.kind === "sql" ? "backfill" : "code backfill",
+        transactional: true,
+        lock: "ROW EXCLUSIVE, one batch at a time",
+        warnings: [],
+        sql: d.kind === "sql" ? d.pieces.map((p) => (typeof p === "string" ? p : `:${p.param}`)).join("") : "run(tx, range)",
+      };
+    });
 }
 
 /**
@@ -39,8 +57,7 @@ export async function backfillStatus(gw: Gateway, names: StateNames, declared: r
  * expiring claim), the others wait and find it done.
  */
 export async function backfill(c: PhaseContext, declared: readonly Backfill[]): Promise<BackfillResult> {
-  await ensureState(c.gw, c.names);
-  const status = await backfillStatus(c.gw, c.names, declared);
+  const status = await backfillStatus(c, declared);
   const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");
   const keys = new Map<string, KeyInfo>();
   for (const b of todo) keys.set(b.name, await inspectKey(c.gw, b));
@@ -54,7 +71,7 @@ export async function backfill(c: PhaseContext, declared: readonly Backfill[]): 
     const r = await c.claims.withClaim(`backfill:${b.name}`, isDone, () => runBackfill(b, keys.get(b.name)!, c), (holder) =>
       c.emit({ type: "waiting", what: `backfill ${b.name}`, holder }),
     );
-    const rows = r.ran ? r.value : (await backfillStatus(c.gw, c.names, [b]))[0]!.rows;
+    const rows = r.ran ? r.value : (await backfillStatus(c, [b]))[0]!.rows;
     (r.ran ? done : skipped).push(b.name);
     c.emit({ type: "backfill-done", name: b.name, rows, ms: Math.round(performance.now() - t), by: r.ran ? "this-run" : "another-runner" });
   }

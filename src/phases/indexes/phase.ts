@@ -1,8 +1,8 @@
 import { indexState } from "../../catalog/objects.js";
 import { UsageError } from "../../gateway/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { ensureState } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
+import type { PlannedStatement } from "../migrate/phase.js";
 import { buildIndex } from "./build.js";
 import { sameDefinition } from "./compare.js";
 import type { DeclaredIndex } from "./declared.js";
@@ -56,9 +56,28 @@ export async function indexStatus(gw: Gateway, declared: readonly DeclaredIndex[
   return out;
 }
 
+/** The builds `run` would start, for `plan`. */
+export function planIndexes(declared: readonly DeclaredIndex[], status: readonly IndexStatus[]): PlannedStatement[] {
+  return status
+    .filter((idx) => idx.state !== "valid")
+    .map((idx) => {
+      const d = declared.find((i) => i.ref.name === idx.name)!;
+      return {
+        migration: `index ${idx.name} (${idx.state})`,
+        file: d.file,
+        line: d.line,
+        kind: "IndexStmt",
+        transactional: false,
+        lock: "SHARE UPDATE EXCLUSIVE",
+        warnings: idx.state === "changed" ? ["the index exists with another definition: pgkeel indexes --rebuild-changed"] : [],
+        sql: d.buildSql(),
+      };
+    });
+}
+
 /** Builds every declared index that is missing or invalid (and, on request, changed). */
 export async function buildIndexes(c: PhaseContext, declared: readonly DeclaredIndex[], opts: IndexesOptions = {}): Promise<IndexesResult> {
-  await ensureState(c.gw, c.names);
+  await c.ready();
   const built: string[] = [];
   const skipped: string[] = [];
   const changed: string[] = [];

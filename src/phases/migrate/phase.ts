@@ -1,7 +1,6 @@
 import { DriftError } from "../../gateway/errors.js";
 import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
 import { readApplied } from "../../state/migrations.js";
-import { ensureState } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
 import { applyBatch, applyMigration, batchLimits, type Outcome } from "./apply.js";
 import { compare, type MigrationStatus } from "./drift.js";
@@ -25,7 +24,7 @@ export interface MigrateResult {
 
 
 export async function migrationStatus(deps: PhaseContext, files: readonly Migration[]): Promise<MigrationStatus[]> {
-  await ensureState(deps.gw, deps.names);
+  await deps.ready();
   return compare(files, await readApplied(deps.gw, deps.names));
 }
 
