@@ -14,7 +14,7 @@ export type { KeelConfig } from "./config/config.js";
 export { Gateway, type Unit, type UnitContext, type Resolution, type GatewayEvent, type GatewayOptions } from "./gateway/gateway.js";
 export { classify, isRetryable, type FailureKind, type Classified } from "./gateway/classify.js";
 export { defaultRetryPolicy, type RetryPolicy } from "./gateway/backoff.js";
-export * from "./gateway/errors.js";
+export * from "./errors.js";
 export { redactUrl } from "./gateway/redact.js";
 export { pgDriver } from "./db/pg.js";
 export { pgliteDriver } from "./db/pglite.js";

@@ -1,6 +1,6 @@
 import cliProgress from "cli-progress";
 import type { KeelEvent } from "../events.js";
-import { PgkeelError } from "../gateway/errors.js";
+import { PgkeelError } from "../errors.js";
 import { redactText } from "../gateway/redact.js";
 
 /**

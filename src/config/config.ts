@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { UsageError } from "../gateway/errors.js";
+import { UsageError } from "../errors.js";
 
 /** What `pgkeel.config.{ts,mjs,js,json}` may hold. */
 export interface KeelConfig {

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { UsageError } from "../gateway/errors.js";
+import { UsageError } from "../errors.js";
 import { redactUrl } from "../gateway/redact.js";
 import type { KeelConfig } from "./config.js";
 

@@ -1,7 +1,7 @@
 import type { Driver, Session, StatementResult } from "../db/driver.js";
 import { backoffMs, defaultRetryPolicy, type RetryPolicy } from "./backoff.js";
 import { classify, isRetryable, type Classified } from "./classify.js";
-import { DatabaseError, LoginError, RetriesExhaustedError, UnknownOutcomeError } from "./errors.js";
+import { DatabaseError, LoginError, RetriesExhaustedError, UnknownOutcomeError } from "../errors.js";
 
 /** What a unit may do with its connection. */
 export interface UnitContext {

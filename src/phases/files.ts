@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { extname, join, relative } from "node:path";
-import { InputError, UsageError } from "../gateway/errors.js";
+import { InputError, UsageError } from "../errors.js";
 
 /** A phase's folder, and whether the user named it (a named folder must exist). */
 export interface PhaseDir {

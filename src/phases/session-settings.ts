@@ -1,4 +1,4 @@
-import { UsageError } from "../gateway/errors.js";
+import { UsageError } from "../errors.js";
 import type { UnitContext } from "../gateway/gateway.js";
 import { durationMs } from "../sql/directives.js";
 import { quoteLiteral } from "../state/quote.js";

@@ -1,4 +1,4 @@
-import { InputError } from "../gateway/errors.js";
+import { InputError } from "../errors.js";
 
 /** `-- pgkeel:...` comments at the top of a file. */
 export interface Directives {

@@ -1,5 +1,5 @@
 import { parse, scan } from "libpg-query";
-import { InputError } from "../gateway/errors.js";
+import { InputError } from "../errors.js";
 import { SourceText } from "./text.js";
 
 /** One statement of a SQL file, as PostgreSQL's own parser split it. */

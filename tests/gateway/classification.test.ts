@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DatabaseError, LoginError, RetriesExhaustedError } from "../../src/gateway/errors.js";
+import { DatabaseError, LoginError, RetriesExhaustedError } from "../../src/errors.js";
 import { admin, freshDatabase, terminatePgkeelSessions, withDatabase } from "../support/db.js";
 import { testGateway } from "../support/gateway.js";
 import { FaultProxy } from "../support/proxy.js";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultTuning, type Driver } from "../../src/db/driver.js";
 import { pgDriver } from "../../src/db/pg.js";
 import { pgliteDriver } from "../../src/db/pglite.js";
-import { DatabaseError } from "../../src/gateway/errors.js";
+import { DatabaseError } from "../../src/errors.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { freshDatabase } from "../support/db.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
-import { batchLimits } from "../../src/phases/migrate/apply.js";
+import { batchLimits } from "../../src/phases/migrate/batch.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { admin, freshDatabase } from "../support/db.js";

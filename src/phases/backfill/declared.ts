@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { scan } from "libpg-query";
 import { importModule } from "../../config/config.js";
-import { InputError, type SourceLocation } from "../../gateway/errors.js";
+import { InputError, type SourceLocation } from "../../errors.js";
 import { durationMs, readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { listPhaseFiles, type PhaseDir } from "../files.js";

@@ -1,4 +1,4 @@
-import { InputError } from "../../gateway/errors.js";
+import { InputError } from "../../errors.js";
 import type { Gateway, UnitContext } from "../../gateway/gateway.js";
 import type { Backfill } from "./declared.js";
 

@@ -1,4 +1,4 @@
-import { DatabaseError } from "../../gateway/errors.js";
+import { DatabaseError } from "../../errors.js";
 import type { UnitContext } from "../../gateway/gateway.js";
 import { quoteLiteral } from "../../state/quote.js";
 import { raiseIf } from "../../state/guard.js";

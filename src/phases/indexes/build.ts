@@ -1,4 +1,4 @@
-import { DatabaseError } from "../../gateway/errors.js";
+import { DatabaseError } from "../../errors.js";
 import type { PhaseContext } from "../context.js";
 import { withTimeouts } from "../session-settings.js";
 import { indexState } from "../../catalog/objects.js";

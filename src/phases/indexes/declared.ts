@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { scan } from "libpg-query";
-import { InputError } from "../../gateway/errors.js";
+import { InputError } from "../../errors.js";
 import { sqlChecksum } from "../../sql/checksum.js";
 import { readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";

@@ -1,5 +1,5 @@
 import { indexState } from "../../catalog/objects.js";
-import { UsageError } from "../../gateway/errors.js";
+import { UsageError } from "../../errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { PhaseContext } from "../context.js";
 import type { PlannedStatement } from "../migrate/phase.js";

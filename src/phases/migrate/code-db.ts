@@ -1,6 +1,6 @@
 import { columnExists, constraintExists, indexExists, tableExists, type TableRef } from "../../catalog/objects.js";
 import type { UnitContext } from "../../gateway/gateway.js";
-import { InputError } from "../../gateway/errors.js";
+import { InputError } from "../../errors.js";
 import { isTransactionControl } from "../../sql/classify.js";
 import { parseSqlFile } from "../../sql/split.js";
 

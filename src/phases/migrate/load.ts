@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { importModule } from "../../config/config.js";
-import { InputError } from "../../gateway/errors.js";
+import { InputError } from "../../errors.js";
 import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
 import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
 import { readDirectives } from "../../sql/directives.js";

@@ -1,8 +1,9 @@
-import { DriftError } from "../../gateway/errors.js";
+import { DriftError } from "../../errors.js";
 import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
 import { readApplied } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
-import { applyBatch, applyMigration, batchLimits, type Outcome } from "./apply.js";
+import { applyMigration } from "./apply.js";
+import { applyBatch, batchLimits, type Outcome } from "./batch.js";
 import { compare, type MigrationStatus } from "./drift.js";
 import type { Migration, SqlMigration } from "./migration.js";
 

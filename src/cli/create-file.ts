@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { UsageError } from "../gateway/errors.js";
+import { UsageError } from "../errors.js";
 
 /** `pgkeel create NAME`: a new file named by the current UTC time. */
 export function createFile(cwd: string, dir: string, rawName: string, kind: "migration" | "index" | "backfill", now = new Date()): string {

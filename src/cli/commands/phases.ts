@@ -1,0 +1,66 @@
+import type { Command } from "commander";
+import { withKeel, type CommandHost } from "../with-keel.js";
+
+const drift = (c: Command) =>
+  c
+    .option("--allow-changed", "apply even though an applied migration's file changed")
+    .option("--allow-missing", "apply even though an applied migration's file is gone")
+    .option("--allow-out-of-order", "apply new migrations that sort before the last applied one");
+
+const driftFlags = (o: { allowChanged?: boolean; allowMissing?: boolean; allowOutOfOrder?: boolean }) => ({
+  allowChanged: o.allowChanged,
+  allowMissing: o.allowMissing,
+  allowOutOfOrder: o.allowOutOfOrder,
+});
+
+/** `migrate`, `indexes`, `backfill` and `run`: the commands that change the database. */
+export function registerPhases({ cli, flags, setExit }: CommandHost): void {
+  drift(cli.command("migrate").description("apply pending migrations")).action(async (o) => {
+    setExit(
+      await withKeel(flags(), true, async (keel, out) => {
+        const r = await keel.migrate(driftFlags(o));
+        if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+        else out.log(`migrate: done (${r.applied.length} applied${r.skipped.length ? `, ${r.skipped.length} applied by other runners` : ""})`);
+      }),
+    );
+  });
+
+  cli
+    .command("indexes")
+    .description("build declared indexes that are missing or invalid, always concurrently")
+    .option("--rebuild-changed", "rebuild indexes whose definition changed: build the new one beside it, then swap")
+    .action(async (o: { rebuildChanged?: boolean }) => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.indexes({ rebuildChanged: o.rebuildChanged });
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`indexes: done (${r.built.length} built${r.skipped.length ? `, ${r.skipped.length} built by other runners` : ""}${r.changed.length ? `, ${r.changed.length} changed and left alone` : ""})`);
+        }),
+      );
+    });
+
+  cli
+    .command("backfill")
+    .description("run unfinished backfills in keyset batches, each batch applied exactly once")
+    .action(async () => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.backfill();
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`backfill: done (${r.done.length} finished${r.skipped.length ? `, ${r.skipped.length} by other runners` : ""})`);
+        }),
+      );
+    });
+
+  drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill"))
+    .option("--rebuild-changed", "rebuild indexes whose definition changed")
+    .action(async (o) => {
+      setExit(
+        await withKeel(flags(), true, async (keel, out) => {
+          const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
+          if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
+          else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built, ${r.backfill.done.length} backfills finished)`);
+        }),
+      );
+    });
+}

@@ -1,0 +1,68 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { loadConfig } from "../config/config.js";
+import { secretsOf } from "../gateway/redact.js";
+import { createKeel, type Keel, type KeelOptions } from "../keel.js";
+import { Output } from "./output.js";
+
+/** The flags every command takes (SPEC section 6, "Global flags"). */
+export interface GlobalFlags {
+  url?: string;
+  via?: string;
+  config?: string;
+  cwd?: string;
+  migrationsDir?: string;
+  indexesDir?: string;
+  backfillsDir?: string;
+  json?: boolean;
+  quiet?: boolean;
+  maxRetries?: number;
+  retryCap?: number;
+}
+
+/** What a command module gets to register itself with. */
+export interface CommandHost {
+  readonly cli: Command;
+  /** The global flags as parsed. */
+  flags(): GlobalFlags;
+  /** Sets the process's exit status. */
+  setExit(code: number): void;
+}
+
+/**
+ * Runs one command with the keel, printing through Output, and returns the exit status.
+ * `eventsToStdout`: with --json, commands that print a result object keep stdout for it.
+ */
+export async function withKeel(flags: GlobalFlags, eventsToStdout: boolean, body: (keel: Keel, out: Output) => Promise<void>): Promise<number> {
+  const out = new Output({ json: !!flags.json, quiet: !!flags.quiet, eventsToStdout });
+  out.secrets = [...secretsOf(flags.url), ...secretsOf(process.env.DATABASE_URL)];
+  const cwd = resolve(flags.cwd ?? process.cwd());
+  // Secrets of the config's URLs are known before anything can print them.
+  try {
+    const { config } = await loadConfig(cwd, flags.config);
+    out.secrets.push(...secretsOf(config.url), ...Object.values(config.urls ?? {}).flatMap((u) => secretsOf(u)));
+  } catch {
+    // The keel reports a bad config itself.
+  }
+  const options: KeelOptions = {
+    cwd,
+    url: flags.url,
+    via: flags.via,
+    config: flags.config,
+    migrationsDir: flags.migrationsDir,
+    indexesDir: flags.indexesDir,
+    backfillsDir: flags.backfillsDir,
+    maxRetries: flags.maxRetries,
+    retryCapMs: flags.retryCap,
+    onEvent: (e) => out.event(e),
+  };
+  const keel = createKeel(options);
+  try {
+    await body(keel, out);
+    return 0;
+  } catch (e) {
+    return out.failure(e);
+  } finally {
+    await keel.close().catch(() => {});
+  }
+}

@@ -1,0 +1,77 @@
+import { DatabaseError } from "../../errors.js";
+import type { UnitContext } from "../../gateway/gateway.js";
+import { appliedAmong } from "../../state/migrations.js";
+import type { PhaseContext } from "../context.js";
+import { placeError } from "./locate.js";
+import type { Migration, SqlMigration } from "./migration.js";
+import { alreadyApplied, batchText, type BatchText } from "./sql-text.js";
+
+/** How one migration ended for this run. */
+export interface Outcome {
+  readonly name: string;
+  readonly by: "this-run" | "another-runner";
+  /** Time inside its transaction, measured by the server. */
+  readonly ms: number;
+}
+
+/** Most migrations sent in one message, and most characters. */
+export const batchLimits = { migrations: 100, chars: 1_000_000 };
+
+/**
+ * Applies transactional SQL migrations, several in one message: each in its own
+ * transaction, with its own lock, check and tracking row, so the message costs
+ * one round trip and the guarantees stay per migration. The server stops at the
+ * first error; what committed before it (or before a lost connection) is read
+ * back from the tracking rows, and only the rest is sent again.
+ */
+export async function applyBatch(batch: readonly SqlMigration[], c: PhaseContext): Promise<Outcome[]> {
+  const done = new Map<string, Outcome>();
+  let remaining = [...batch];
+  let lastSent: BatchText | undefined;
+  const settle = (rows: Map<string, { by: string | null; durationMs: number }>) => {
+    for (const [name, row] of rows) {
+      if (!done.has(name)) done.set(name, { name, by: row.by === c.claims.owner ? "this-run" : "another-runner", ms: row.durationMs });
+    }
+    remaining = remaining.filter((m) => !done.has(m.name));
+  };
+  const readBack = async (ctx: UnitContext) => settle(await appliedAmong(ctx, c.names, remaining.map((m) => m.name)));
+
+  while (remaining.length) {
+    try {
+      await c.gw.executeWithRetry({
+        name: unitName(remaining),
+        run: async (ctx) => {
+          // A retried message (after a lock timeout, say) may have committed its first migrations.
+          if (ctx.attempt > 1) await readBack(ctx);
+          if (!remaining.length) return;
+          lastSent = batchText(remaining, c);
+          const results = await ctx.query(lastSent.text);
+          settle(
+            new Map(
+              results.flatMap((r) => r.rows).filter((row) => "pgkeel_applied" in row)
+                .map((row) => [String(row.pgkeel_applied), { by: c.claims.owner, durationMs: Number(row.duration_ms) }]),
+            ),
+          );
+        },
+        resolve: async (ctx) => {
+          await readBack(ctx);
+          return remaining.length ? { outcome: "not-committed" } : { outcome: "committed", value: undefined };
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof DatabaseError)) throw e;
+      await c.gw.executeWithRetry({ name: "read back applied migrations", run: readBack });
+      // Another runner applied the next one first: carry on with the rest.
+      if (e.sqlstate === alreadyApplied) continue;
+      const failed = remaining[0];
+      if (!failed) throw e;
+      throw await placeError(e, failed, c, { spans: lastSent?.spans.filter((s) => s.migration === failed) });
+    }
+  }
+  return batch.map((m) => done.get(m.name)!);
+}
+
+function unitName(ms: readonly Migration[]): string {
+  return ms.length === 1 ? ms[0]!.name : `${ms[0]!.name} .. ${ms[ms.length - 1]!.name} (${ms.length} migrations)`;
+}
+

@@ -1,0 +1,61 @@
+import { raiseIf } from "../../state/guard.js";
+import { quoteLiteral } from "../../state/quote.js";
+import { xactLock } from "../../state/schema.js";
+import type { Statement } from "../../sql/split.js";
+import type { PhaseContext } from "../context.js";
+import type { Migration, SqlMigration } from "./migration.js";
+
+/** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
+export const alreadyApplied = "PGK01";
+
+/**
+ * The start of a migration's transaction. Runners queue on a transaction-level
+ * advisory lock (no lock_timeout on that wait: the holder is applying a migration,
+ * and its lock ends with its transaction even if it dies), then the transaction
+ * checks that no runner applied this migration meanwhile.
+ */
+export function transactionHeader(m: Migration, c: PhaseContext): string {
+  return [
+    "BEGIN",
+    "SET LOCAL lock_timeout = 0",
+    xactLock(c.names.schema, "migrate"),
+    `SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`,
+    ...(m.directives.statementTimeout ? [`SET LOCAL statement_timeout = ${quoteLiteral(m.directives.statementTimeout)}`] : []),
+    raiseIf(m.name, `EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)})`, alreadyApplied, "migration already applied by another runner"),
+    "",
+  ].join(";\n");
+}
+
+export function trackingInsert(m: Migration, c: PhaseContext, transactional: boolean): string {
+  return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
+VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
+}
+
+export interface Span {
+  /** Character offset of the statement in the message. */
+  readonly at: number;
+  readonly migration: SqlMigration;
+  readonly stmt: Statement;
+}
+
+export interface BatchText {
+  readonly text: string;
+  readonly spans: readonly Span[];
+}
+
+/** Migrations as one message; `spans` maps server error positions back to files. */
+export function batchText(ms: readonly SqlMigration[], c: PhaseContext): BatchText {
+  let text = "";
+  const spans: Span[] = [];
+  for (const m of ms) {
+    text += transactionHeader(m, c);
+    for (const stmt of m.statements) {
+      spans.push({ at: text.length, migration: m, stmt });
+      // The newline ends a trailing line comment before the semicolon.
+      text += `${stmt.text}\n;\n`;
+    }
+    text += `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\nCOMMIT;\n`;
+  }
+  return { text, spans };
+}
+
