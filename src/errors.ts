@@ -1,10 +1,11 @@
 /**
  * Every failure pgkeel reports is one of these; `exitCode` is the CLI's exit status
  * (SPEC section 6): 1 a fault in a user's file or raised running it, 2 usage,
- * configuration or login, 3 retries exhausted, 4 drift, 5 outcome unknown.
+ * configuration or login, 3 retries exhausted, 4 drift, 5 outcome unknown,
+ * 7 pending work (only `status --check` / `plan --check`), 130 / 143 stopped by SIGINT / SIGTERM.
  */
 export abstract class PgkeelError extends Error {
-  abstract readonly exitCode: 1 | 2 | 3 | 4 | 5;
+  abstract readonly exitCode: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 130 | 143;
 }
 
 /** Where in a user's file a fault is. Line and column are 1-based. */
@@ -111,5 +112,43 @@ export class UnknownOutcomeError extends PgkeelError {
   constructor(message: string) {
     super(message);
     this.name = "UnknownOutcomeError";
+  }
+}
+
+/**
+ * The run was asked to stop (SIGINT / SIGTERM, or the library's `signal`): no new
+ * unit was started, the one in flight finished, claims were released.
+ */
+export class StoppedError extends PgkeelError {
+  readonly exitCode: 130 | 143;
+  constructor(
+    readonly signal: string,
+    /** Per phase: what this run finished, and what it left for the next run. */
+    readonly progress: readonly { readonly phase: string; readonly done: readonly string[]; readonly left: readonly string[] }[] = [],
+  ) {
+    super(StoppedError.describe(signal, progress));
+    this.name = "StoppedError";
+    this.exitCode = signal === "SIGINT" ? 130 : 143;
+  }
+
+  /** The same stop, with one more phase's progress. */
+  with(phase: string, done: readonly string[], left: readonly string[]): StoppedError {
+    return new StoppedError(this.signal, [...this.progress, { phase, done, left }]);
+  }
+
+  private static describe(signal: string, progress: StoppedError["progress"]): string {
+    const parts = progress.map(
+      (p) => `${p.phase}: done ${p.done.length ? p.done.join(", ") : "nothing"}; left ${p.left.length ? p.left.join(", ") : "nothing"}`,
+    );
+    return `stopped by ${signal} after the unit in flight; claims released${parts.length ? `. ${parts.join(". ")}` : ""}. Another runner, or the next run, continues at once.`;
+  }
+}
+
+/** `status --check` / `plan --check` found work that `run` would do. Not a failure of pgkeel. */
+export class PendingError extends PgkeelError {
+  readonly exitCode = 7 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "PendingError";
   }
 }

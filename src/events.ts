@@ -23,6 +23,8 @@ export type KeelEvent =
   | { readonly type: "migration-applied"; readonly name: string; readonly ms: number; readonly by: "this-run" | "another-runner" }
   | { readonly type: "statement-applied"; readonly migration: string; readonly index: number; readonly ms: number }
   | { readonly type: "waiting"; readonly what: string; readonly holder: string }
+  /** A pending migration held back until a backfill is done (`-- pgkeel:after-backfill`). */
+  | { readonly type: "held"; readonly name: string; readonly backfill: string }
   | { readonly type: "index-start"; readonly name: string; readonly table: string; readonly file: string }
   | {
       readonly type: "index-progress";

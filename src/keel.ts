@@ -13,6 +13,7 @@ import { Claims } from "./state/claims.js";
 import { ensureState, stateNames } from "./state/schema.js";
 import type { PhaseDir } from "./phases/files.js";
 import { loadMigrations } from "./phases/migrate/load.js";
+import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
 import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
@@ -47,6 +48,12 @@ export interface KeelOptions {
   readonly onEvent?: EventSink;
   /** Environment to read `DATABASE_URL` from (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Graceful stop: once aborted, no new unit starts, the one in flight finishes,
+   * claims are released, and the call rejects with a `StoppedError` naming what
+   * was done and what was left. The abort reason names the cause (`"SIGTERM"`).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What `status()` returns; `status --json` prints it. */
@@ -123,6 +130,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
         ...(options.retryFirstMs ?? config.retryFirstMs) !== undefined && { firstMs: options.retryFirstMs ?? config.retryFirstMs },
       },
       onEvent: emit,
+      stop: options.signal,
     });
     const names = stateNames(config.schema ?? "pgkeel");
     const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
@@ -143,21 +151,30 @@ export function createKeel(options: KeelOptions = {}): Keel {
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, ready: s.ready });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, ready: s.ready, stop: options.signal });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
-    return {
+    const files = {
       migrations: await loadMigrations(s.migrationsDir, s.cwd),
       indexes: await loadIndexes(s.indexesDir, s.cwd),
       backfills: await loadBackfills(s.backfillsDir, s.cwd),
     };
+    checkAfterBackfill(files.migrations, files.backfills.map((b) => b.name));
+    return files;
+  }
+
+  /** Migrations alone (for `migrate`): backfills are only listed, for `after-backfill` directives. */
+  async function loadMigrationsOnly(s: Session): Promise<Migration[]> {
+    const migrations = await loadMigrations(s.migrationsDir, s.cwd);
+    if (migrations.some((m) => m.directives.afterBackfill)) checkAfterBackfill(migrations, backfillNames(s.backfillsDir, s.cwd));
+    return migrations;
   }
 
   const keel: Keel = {
     async migrate(opts) {
       const s = await session();
-      return migrate(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
+      return migrate(deps(s), await loadMigrationsOnly(s), opts);
     },
     async indexes(opts) {
       const s = await session();
@@ -170,15 +187,22 @@ export function createKeel(options: KeelOptions = {}): Keel {
     async run(opts) {
       const s = await session();
       const files = await load(s);
-      const migrated = await migrate(deps(s), files.migrations, opts);
+      let migrated = await migrate(deps(s), files.migrations, opts);
       const indexes = await buildIndexes(deps(s), files.indexes, opts);
-      return { migrate: migrated, indexes, backfill: await backfill(deps(s), files.backfills) };
+      // Contract migrations go right after the backfill they wait on is done.
+      const afterBackfill = async (name: string) => {
+        if (!migrated.held.some((h) => h.backfill === name)) return;
+        const more = await migrate(deps(s), files.migrations, opts);
+        migrated = { applied: [...migrated.applied, ...more.applied], skipped: [...migrated.skipped, ...more.skipped], held: more.held };
+      };
+      const backfilled = await backfill(deps(s), files.backfills, afterBackfill);
+      return { migrate: migrated, indexes, backfill: backfilled };
     },
     async status() {
       const s = await session();
       const files = await load(s);
       return {
-        migrations: await migrationStatus(deps(s), files.migrations),
+        migrations: await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations)),
         indexes: await indexStatus(s.gw, files.indexes),
         backfills: await backfillStatus(deps(s), files.backfills),
       };
@@ -187,7 +211,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       return [
-        ...planMigrations(files.migrations, await migrationStatus(deps(s), files.migrations)),
+        ...planMigrations(files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations))),
         ...planIndexes(files.indexes, await indexStatus(s.gw, files.indexes)),
         ...planBackfills(files.backfills, await backfillStatus(deps(s), files.backfills)),
       ];

@@ -100,6 +100,8 @@ function describe(e: KeelEvent): string | undefined {
       return e.by === "this-run" ? `  applied ${e.name} (${e.ms} ms)` : `  ${e.name} was applied by another runner`;
     case "statement-applied":
       return `    ${e.migration}: statement ${e.index + 1} done (${e.ms} ms)`;
+    case "held":
+      return `  ${e.name} waits for backfill ${e.backfill} (applied once it is done)`;
     case "waiting":
       return `  waiting: ${e.what} is being worked on by ${e.holder}`;
     case "retry":

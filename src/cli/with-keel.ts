@@ -4,6 +4,7 @@ import { loadConfig } from "../config/config.js";
 import { secretsOf } from "../gateway/redact.js";
 import { createKeel, type Keel, type KeelOptions } from "../keel.js";
 import { Output } from "./output.js";
+import { stopOnSignals } from "./stop-signals.js";
 
 /** The flags every command takes (SPEC section 6, "Global flags"). */
 export interface GlobalFlags {
@@ -33,7 +34,11 @@ export interface CommandHost {
  * Runs one command with the keel, printing through Output, and returns the exit status.
  * `eventsToStdout`: with --json, commands that print a result object keep stdout for it.
  */
-export async function withKeel(flags: GlobalFlags, eventsToStdout: boolean, body: (keel: Keel, out: Output) => Promise<void>): Promise<number> {
+export async function withKeel(
+  flags: GlobalFlags,
+  eventsToStdout: boolean,
+  body: (keel: Keel, out: Output) => Promise<void | number>,
+): Promise<number> {
   const out = new Output({ json: !!flags.json, quiet: !!flags.quiet, eventsToStdout });
   out.secrets = [...secretsOf(flags.url), ...secretsOf(process.env.DATABASE_URL)];
   const cwd = resolve(flags.cwd ?? process.cwd());
@@ -56,13 +61,15 @@ export async function withKeel(flags: GlobalFlags, eventsToStdout: boolean, body
     retryCapMs: flags.retryCap,
     onEvent: (e) => out.event(e),
   };
-  const keel = createKeel(options);
+  const stop = stopOnSignals((line) => out.log(line));
+  const keel = createKeel({ ...options, signal: stop.signal });
   try {
-    await body(keel, out);
-    return 0;
+    // A body may return its own exit status (status --check).
+    return (await body(keel, out)) ?? 0;
   } catch (e) {
     return out.failure(e);
   } finally {
     await keel.close().catch(() => {});
+    stop.dispose();
   }
 }

@@ -1,7 +1,7 @@
 import type { Driver, Session, StatementResult } from "../db/driver.js";
 import { backoffMs, defaultRetryPolicy, type RetryPolicy } from "./backoff.js";
 import { classify, isRetryable, type Classified } from "./classify.js";
-import { DatabaseError, LoginError, RetriesExhaustedError, UnknownOutcomeError } from "../errors.js";
+import { DatabaseError, LoginError, RetriesExhaustedError, StoppedError, UnknownOutcomeError } from "../errors.js";
 
 /** What a unit may do with its connection. */
 export interface UnitContext {
@@ -36,6 +36,8 @@ export interface Unit<T> {
    * are safe to repeat.
    */
   resolve?(ctx: UnitContext): Promise<Resolution<T>>;
+  /** Runs even after a stop was asked for: releasing a claim, cleaning up. */
+  readonly whileStopping?: boolean;
 }
 
 export type GatewayEvent =
@@ -54,6 +56,12 @@ export interface GatewayOptions {
   readonly onEvent?: (event: GatewayEvent) => void;
   /** Replaceable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * A graceful stop (SIGINT / SIGTERM): once aborted, no new unit starts and a unit
+   * waiting to retry gives up, unless its outcome must first be read back. The unit
+   * in flight finishes. The abort reason names the signal.
+   */
+  readonly stop?: AbortSignal;
 }
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -77,6 +85,7 @@ export class Gateway {
   private readonly onEvent: (event: GatewayEvent) => void;
   private readonly sleep: (ms: number) => Promise<void>;
   private closed = false;
+  private readonly stop: AbortSignal | undefined;
 
   constructor(
     readonly driver: Driver,
@@ -85,6 +94,7 @@ export class Gateway {
     this.policy = { ...defaultRetryPolicy, ...options.retry };
     this.onEvent = options.onEvent ?? (() => {});
     this.sleep = options.sleep ?? wait;
+    this.stop = options.stop;
   }
 
   /** Runs `unit` until it succeeds, fails for good, or the retry budget is spent. */
@@ -93,6 +103,8 @@ export class Gateway {
     for (let attempt = 1; ; attempt++) {
       // A late retry (a claim heartbeat, say) must not reopen a pool after close().
       if (this.closed) throw new Error(`${unit.name}: the gateway is closed`);
+      // The one place a graceful stop takes effect: new units, and retries whose outcome is known.
+      if (this.stop?.aborted && !unit.whileStopping && (attempt === 1 || !mustResolve)) throw new StoppedError(String(this.stop.reason));
       let session: Session | undefined;
       let inFlight = false;
       try {
@@ -125,14 +137,28 @@ export class Gateway {
         }
         const waitMs = backoffMs(this.policy, attempt);
         this.onEvent({ type: "retry", unit: unit.name, attempt, kind: failure.kind, reason: failure.reason, waitMs });
-        await this.sleep(waitMs);
+        await this.pause(waitMs);
       }
     }
   }
 
   /** One idempotent read or write, retried as its own unit. */
-  query<R = Record<string, unknown>>(name: string, text: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.executeWithRetry({ name, run: (db) => db.rows<R>(text, params) });
+  query<R = Record<string, unknown>>(name: string, text: string, params?: readonly unknown[], opts: { whileStopping?: boolean } = {}): Promise<R[]> {
+    return this.executeWithRetry({ name, run: (db) => db.rows<R>(text, params), whileStopping: opts.whileStopping });
+  }
+
+  /** Waits between attempts; a stop cuts the wait short (the next attempt then decides). */
+  private pause(ms: number): Promise<void> {
+    const stop = this.stop;
+    if (!stop) return this.sleep(ms);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        stop.removeEventListener("abort", done);
+        resolve();
+      };
+      stop.addEventListener("abort", done, { once: true });
+      void this.sleep(ms).then(done);
+    });
   }
 
   async close(): Promise<void> {

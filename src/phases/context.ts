@@ -16,4 +16,10 @@ export interface PhaseContext {
   readonly pooler: () => Promise<PoolerMode>;
   /** Creates pgkeel's schema and tables if missing; checked once per run, however many phases ask. */
   readonly ready: () => Promise<void>;
+  /**
+   * Aborted on a graceful stop (SIGINT / SIGTERM). Phases need not check it: the
+   * gateway starts no new unit once it is aborted. Only waits that are not units
+   * (a pause between batches) listen to it.
+   */
+  readonly stop?: AbortSignal;
 }

@@ -6,6 +6,8 @@ export interface Directives {
   /** A PostgreSQL duration such as `2s`, `500ms` or `0`. */
   readonly lockTimeout?: string;
   readonly statementTimeout?: string;
+  /** `-- pgkeel:after-backfill NAME`: a contract migration held back until that backfill is done. */
+  readonly afterBackfill?: { readonly name: string; readonly line: number; readonly column: number };
 }
 
 const prefix = "pgkeel:";
@@ -27,11 +29,12 @@ export function durationMs(d: string): number {
 export function readDirectives(
   comments: readonly { text: string; line: number; column: number }[],
   file: string,
-  allowed: readonly string[] = ["no-transaction", "lock-timeout", "statement-timeout"],
+  allowed: readonly string[] = ["no-transaction", "lock-timeout", "statement-timeout", "after-backfill"],
 ): Directives & { readonly extra: readonly { name: string; args: string; line: number; column: number }[] } {
   let noTransaction = false;
   let lockTimeout: string | undefined;
   let statementTimeout: string | undefined;
+  let afterBackfill: Directives["afterBackfill"];
   const extra: { name: string; args: string; line: number; column: number }[] = [];
   for (const c of comments) {
     const body = c.text.startsWith("--") ? c.text.slice(2).trim() : c.text.replace(/^\/\*|\*\/$/g, "").trim();
@@ -53,7 +56,11 @@ export function readDirectives(
       noTransaction = true;
     } else if (name === "lock-timeout") lockTimeout = duration();
     else if (name === "statement-timeout") statementTimeout = duration();
-    else extra.push({ name, args, line: c.line, column: c.column });
+    else if (name === "after-backfill") {
+      if (!/^\S+$/.test(args)) throw new InputError(at, `pgkeel:after-backfill needs one backfill name (its file name without extension), got "${args}"`);
+      if (afterBackfill) throw new InputError(at, `pgkeel:after-backfill is given twice (first on line ${afterBackfill.line})`);
+      afterBackfill = { name: args, line: c.line, column: c.column };
+    } else extra.push({ name, args, line: c.line, column: c.column });
   }
-  return { noTransaction, lockTimeout, statementTimeout, extra };
+  return { noTransaction, lockTimeout, statementTimeout, ...(afterBackfill && { afterBackfill }), extra };
 }

@@ -40,7 +40,8 @@ export class Claims {
   }
 
   async release(key: string): Promise<void> {
-    await this.gw.query(`release ${key}`, `DELETE FROM ${this.names.claims} WHERE key = $1 AND owner = $2`, [key, this.owner]);
+    // Also while stopping: a stopped runner leaves no claim for others to wait out.
+    await this.gw.query(`release ${key}`, `DELETE FROM ${this.names.claims} WHERE key = $1 AND owner = $2`, [key, this.owner], { whileStopping: true });
   }
 
   /**

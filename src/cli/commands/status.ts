@@ -12,7 +12,7 @@ export function registerStatus({ cli, flags, setExit }: CommandHost): void {
         await withKeel({ ...flags(), json }, false, async (keel, out) => {
           const s = await keel.status();
           if (json) return out.result(JSON.stringify(s));
-          for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}`);
+          for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}${m.waitingOn ? `  (waiting on backfill ${m.waitingOn})` : ""}`);
           for (const i of s.indexes) out.result(`index      ${i.state.padEnd(8)} ${i.name} on ${i.table}`);
           for (const b of s.backfills) out.result(`backfill   ${b.state.padEnd(8)} ${b.name} (${b.rows} rows)`);
           if (!s.migrations.length && !s.indexes.length && !s.backfills.length) out.result("nothing declared");

@@ -1,6 +1,7 @@
 import type { Backfill } from "./declared.js";
 import { inspectKey, type KeyInfo } from "./keyset.js";
 import type { PhaseContext } from "../context.js";
+import { noteStop } from "../stop.js";
 import type { PlannedStatement } from "../migrate/phase.js";
 import { readCheckpoint, runBackfill } from "./run.js";
 
@@ -56,7 +57,12 @@ export function planBackfills(declared: readonly Backfill[], status: readonly Ba
  * first batch of any; each backfill is worked by one runner at a time (an
  * expiring claim), the others wait and find it done.
  */
-export async function backfill(c: PhaseContext, declared: readonly Backfill[]): Promise<BackfillResult> {
+export async function backfill(
+  c: PhaseContext,
+  declared: readonly Backfill[],
+  /** Called as each backfill is found done (by this runner or another): `run` applies the migrations that wait on it. */
+  onDone?: (name: string) => Promise<void>,
+): Promise<BackfillResult> {
   const status = await backfillStatus(c, declared);
   const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");
   const keys = new Map<string, KeyInfo>();
@@ -64,16 +70,19 @@ export async function backfill(c: PhaseContext, declared: readonly Backfill[]): 
   c.emit({ type: "phase", phase: "backfill", pending: todo.length });
   const done: string[] = [];
   const skipped: string[] = [];
-  for (const b of todo) {
-    await c.gw.query(`register ${b.name}`, `INSERT INTO ${c.names.backfills} (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [b.name]);
-    const t = performance.now();
-    const isDone = async () => (await c.gw.executeWithRetry({ name: `check ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) })).done;
-    const r = await c.claims.withClaim(`backfill:${b.name}`, isDone, () => runBackfill(b, keys.get(b.name)!, c), (holder) =>
-      c.emit({ type: "waiting", what: `backfill ${b.name}`, holder }),
-    );
-    const rows = r.ran ? r.value : (await backfillStatus(c, [b]))[0]!.rows;
-    (r.ran ? done : skipped).push(b.name);
-    c.emit({ type: "backfill-done", name: b.name, rows, ms: Math.round(performance.now() - t), by: r.ran ? "this-run" : "another-runner" });
-  }
+  await noteStop("backfill", todo.map((b) => b.name), () => [...done, ...skipped], async () => {
+    for (const b of todo) {
+      await c.gw.query(`register ${b.name}`, `INSERT INTO ${c.names.backfills} (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [b.name]);
+      const t = performance.now();
+      const isDone = async () => (await c.gw.executeWithRetry({ name: `check ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) })).done;
+      const r = await c.claims.withClaim(`backfill:${b.name}`, isDone, () => runBackfill(b, keys.get(b.name)!, c), (holder) =>
+        c.emit({ type: "waiting", what: `backfill ${b.name}`, holder }),
+      );
+      const rows = r.ran ? r.value : (await backfillStatus(c, [b]))[0]!.rows;
+      (r.ran ? done : skipped).push(b.name);
+      c.emit({ type: "backfill-done", name: b.name, rows, ms: Math.round(performance.now() - t), by: r.ran ? "this-run" : "another-runner" });
+      await onDone?.(b.name);
+    }
+  });
   return { done, skipped };
 }

@@ -2,6 +2,7 @@ import { indexState } from "../../catalog/objects.js";
 import { UsageError } from "../../errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { PhaseContext } from "../context.js";
+import { noteStop } from "../stop.js";
 import type { PlannedStatement } from "../migrate/phase.js";
 import { buildIndex } from "./build.js";
 import { sameDefinition } from "./compare.js";
@@ -94,14 +95,16 @@ export async function buildIndexes(c: PhaseContext, declared: readonly DeclaredI
     todo.push({ idx, state });
   }
   c.emit({ type: "phase", phase: "indexes", pending: todo.length });
-  for (const { idx, state } of todo) {
-    c.emit({ type: "index-start", name: idx.ref.name, table: idx.table, file: idx.file });
-    const t = performance.now();
-    const by = state === "changed" ? await rebuildChanged(idx, c) : await buildIndex(idx, c);
-    if (by === "this-run") built.push(idx.ref.name);
-    else skipped.push(idx.ref.name);
-    if (by !== "this-run") c.emit({ type: "index-done", name: idx.ref.name, ms: Math.round(performance.now() - t), by });
-  }
+  await noteStop("indexes", todo.map((t) => t.idx.ref.name), () => [...built, ...skipped], async () => {
+    for (const { idx, state } of todo) {
+      c.emit({ type: "index-start", name: idx.ref.name, table: idx.table, file: idx.file });
+      const t = performance.now();
+      const by = state === "changed" ? await rebuildChanged(idx, c) : await buildIndex(idx, c);
+      if (by === "this-run") built.push(idx.ref.name);
+      else skipped.push(idx.ref.name);
+      if (by !== "this-run") c.emit({ type: "index-done", name: idx.ref.name, ms: Math.round(performance.now() - t), by });
+    }
+  });
   return { built, skipped, changed };
 }
 

@@ -10,6 +10,8 @@ export interface MigrationStatus {
   readonly appliedAt?: string;
   /** Pending, but sorts before the last applied migration. */
   readonly outOfOrder?: boolean;
+  /** Pending, held back until this backfill is done (`-- pgkeel:after-backfill`). */
+  readonly waitingOn?: string;
 }
 
 /** Compares files with tracking rows (SPEC guarantee 7). */

@@ -2,6 +2,8 @@ import { DriftError } from "../../errors.js";
 import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
 import { readApplied } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
+import { noteStop } from "../stop.js";
+import { holdBack, type Held } from "./after-backfill.js";
 import { applyMigration } from "./apply.js";
 import { applyBatch, batchLimits, type Outcome } from "./batch.js";
 import { compare, type MigrationStatus } from "./drift.js";
@@ -21,6 +23,8 @@ export interface MigrateResult {
   readonly applied: readonly string[];
   /** Found applied by another runner while this one waited. */
   readonly skipped: readonly string[];
+  /** Pending but held back until a backfill is done (`-- pgkeel:after-backfill`); `run` applies them after it. */
+  readonly held: readonly Held[];
 }
 
 
@@ -34,14 +38,21 @@ export async function migrate(deps: PhaseContext, files: readonly Migration[], o
   const status = await migrationStatus(deps, files);
   refuseDrift(status, opts);
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
-  const todo = files.filter((f) => pending.has(f.name));
+  const { ready: todo, held } = await holdBack(deps, files.filter((f) => pending.has(f.name)));
   deps.emit({ type: "phase", phase: "migrate", pending: todo.length });
+  for (const h of held) deps.emit({ type: "held", name: h.name, backfill: h.backfill });
   const applied: string[] = [];
   const skipped: string[] = [];
   const report = (o: Outcome) => {
     (o.by === "this-run" ? applied : skipped).push(o.name);
     deps.emit({ type: "migration-applied", name: o.name, ms: o.ms, by: o.by });
   };
+  const names = [...todo, ...held].map((m) => m.name);
+  await noteStop("migrate", names, () => [...applied, ...skipped], () => applyInOrder(deps, todo, report));
+  return { applied, skipped, held };
+}
+
+async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], report: (o: Outcome) => void): Promise<void> {
   for (let i = 0; i < todo.length; ) {
     const batch = nextBatch(todo, i);
     for (const m of batch.length ? batch : [todo[i]!]) deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
@@ -55,11 +66,10 @@ export async function migrate(deps: PhaseContext, files: readonly Migration[], o
     const outcome = await applyMigration(m, deps);
     report({ name: m.name, by: outcome === "applied" ? "this-run" : "another-runner", ms: Math.round(performance.now() - t) });
   }
-  return { applied, skipped };
 }
 
 /** The run of transactional SQL migrations starting at `from` that fits in one message (empty if none). */
-function nextBatch(todo: readonly Migration[], from: number): SqlMigration[] {
+export function nextBatch(todo: readonly Migration[], from: number): SqlMigration[] {
   const batch: SqlMigration[] = [];
   let chars = 0;
   for (let i = from; i < todo.length; i++) {
@@ -103,15 +113,17 @@ export interface PlannedStatement {
 
 export function planMigrations(files: readonly Migration[], status: readonly MigrationStatus[]): PlannedStatement[] {
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
+  const waiting = new Map(status.filter((s) => s.waitingOn).map((s) => [s.name, `waits for backfill ${s.waitingOn}: run applies it once that backfill is done`]));
   const out: PlannedStatement[] = [];
   for (const m of files) {
     if (!pending.has(m.name)) continue;
+    const held = waiting.has(m.name) ? [waiting.get(m.name)!] : [];
     if (m.kind === "code") {
-      out.push({ migration: m.name, file: m.file, line: 1, kind: "code migration", transactional: true, lock: "depends on the code", warnings: [], sql: "up(db)" });
+      out.push({ migration: m.name, file: m.file, line: 1, kind: "code migration", transactional: true, lock: "depends on the code", warnings: held, sql: "up(db)" });
       continue;
     }
     for (const s of m.statements) {
-      const warnings: string[] = [];
+      const warnings: string[] = [...held];
       if (isDataChange(s)) warnings.push("changes data inside a migration: consider a backfill");
       if (isBlockingIndexBuild(s)) warnings.push("index built without CONCURRENTLY blocks writes: declare it in the indexes phase");
       if (mayRewriteTable(s)) warnings.push("may rewrite the whole table under an ACCESS EXCLUSIVE lock");
