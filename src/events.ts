@@ -41,6 +41,8 @@ export type KeelEvent =
       readonly ms: number;
       readonly by: "this-run" | "another-runner" | "already-valid";
     }
-  | { readonly type: "warning"; readonly message: string };
+  | { readonly type: "warning"; readonly message: string }
+  /** `wait`: a login attempt failed; the next one follows in `nextInMs`. */
+  | { readonly type: "wait-attempt"; readonly attempt: number; readonly cause: string; readonly nextInMs: number };
 
 export type EventSink = (event: KeelEvent) => void;

@@ -14,6 +14,12 @@ import { ensureState, stateNames } from "./state/schema.js";
 import type { PhaseDir } from "./phases/files.js";
 import { loadMigrations } from "./phases/migrate/load.js";
 import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
+import { baseline, type BaselineOptions, type BaselineResult } from "./phases/migrate/baseline.js";
+import { dryRunMigrate, type DryRunMessage, type MigrateDryRun } from "./phases/migrate/dry-run.js";
+import { dryRunLaterPhases } from "./phases/dry-run.js";
+import { repair, type RepairChange, type RepairOptions } from "./phases/migrate/repair.js";
+import { waitForLogin, type WaitResult } from "./phases/wait.js";
+import { adopt, type AdoptOptions, type AdoptResult } from "./adopt/adopt.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
 import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
@@ -83,6 +89,16 @@ export interface Keel {
   /** What `run` would do, statement by statement. */
   plan(): Promise<PlannedStatement[]>;
   doctor(): Promise<DoctorReport>;
+  /** Records migrations (up to `to`) as applied without running them; idempotent. */
+  baseline(opts?: BaselineOptions): Promise<BaselineResult>;
+  /** Imports another tool's applied migrations, matched to the project's files by name. */
+  adopt(opts: AdoptOptions): Promise<AdoptResult>;
+  /** Accepts changed checksums, forgets missing files, resolves a statement of unknown outcome; one transaction. */
+  repair(opts?: RepairOptions): Promise<RepairChange[]>;
+  /** Resolves once the database accepts a login (default timeout 60 s). */
+  wait(opts?: { readonly timeoutMs?: number }): Promise<WaitResult>;
+  /** The SQL `migrate` (with `run: true`, `run`) would send, message by message; changes nothing. */
+  dryRun(opts?: MigrateOptions & { readonly run?: boolean }): Promise<MigrateDryRun & { readonly later: readonly DryRunMessage[] }>;
   /** The connection target, chosen once (password removed). */
   target(): Promise<Target>;
   close(): Promise<void>;
@@ -219,6 +235,37 @@ export function createKeel(options: KeelOptions = {}): Keel {
     async doctor() {
       const s = await session();
       return doctor(s.gw, s.names.schema);
+    },
+    async baseline(opts) {
+      const s = await session();
+      return baseline(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
+    },
+    async adopt(opts) {
+      const s = await session();
+      return adopt(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
+    },
+    async repair(opts) {
+      const s = await session();
+      return repair(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
+    },
+    async wait(opts = {}) {
+      const s = await session();
+      if (s.target.kind === "pglite") return { attempts: 0, ms: 0 };
+      const timeoutMs = opts.timeoutMs ?? 60_000;
+      // One attempt per call, each bounded by the time left.
+      const tuning = { ...defaultTuning, connectTimeoutMs: Math.max(500, Math.min(defaultTuning.connectTimeoutMs, timeoutMs)) };
+      const gw = new Gateway(pgDriver(s.target.url, tuning), { retry: { maxAttempts: 1 }, stop: options.signal });
+      try {
+        return await waitForLogin(gw, timeoutMs, (attempt, cause, nextInMs) => emit({ type: "wait-attempt", attempt, cause, nextInMs }), options.signal);
+      } finally {
+        await gw.close();
+      }
+    },
+    async dryRun(opts = {}) {
+      const s = await session();
+      if (!opts.run) return { ...(await dryRunMigrate(deps(s), await loadMigrationsOnly(s), opts)), later: [] };
+      const files = await load(s);
+      return { ...(await dryRunMigrate(deps(s), files.migrations, opts)), later: await dryRunLaterPhases(deps(s), files.indexes, files.backfills) };
     },
     async target() {
       return (await session()).target;

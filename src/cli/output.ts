@@ -100,6 +100,8 @@ function describe(e: KeelEvent): string | undefined {
       return e.by === "this-run" ? `  applied ${e.name} (${e.ms} ms)` : `  ${e.name} was applied by another runner`;
     case "statement-applied":
       return `    ${e.migration}: statement ${e.index + 1} done (${e.ms} ms)`;
+    case "wait-attempt":
+      return `  wait: attempt ${e.attempt} failed (${e.cause}); next attempt in ${e.nextInMs} ms`;
     case "held":
       return `  ${e.name} waits for backfill ${e.backfill} (applied once it is done)`;
     case "waiting":

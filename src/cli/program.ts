@@ -1,11 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { UsageError } from "../errors.js";
+import { registerAdopt } from "./commands/adopt.js";
+import { registerBaseline } from "./commands/baseline.js";
 import { registerCreate } from "./commands/create.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerPhases } from "./commands/phases.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerRepair } from "./commands/repair.js";
 import { registerStatus } from "./commands/status.js";
+import { registerWait } from "./commands/wait.js";
 import type { GlobalFlags } from "./with-keel.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -41,5 +45,9 @@ export function program(setExit: (code: number) => void): Command {
   registerPlan(host);
   registerCreate(host);
   registerDoctor(host);
+  registerBaseline(host);
+  registerAdopt(host);
+  registerRepair(host);
+  registerWait(host);
   return cli;
 }

@@ -1,8 +1,11 @@
 import type { Command } from "commander";
+import type { Keel } from "../../keel.js";
+import type { Output } from "../output.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 const drift = (c: Command) =>
   c
+    .option("--dry-run", "print the SQL exactly as it would be sent, message by message; change nothing")
     .option("--allow-changed", "apply even though an applied migration's file changed")
     .option("--allow-missing", "apply even though an applied migration's file is gone")
     .option("--allow-out-of-order", "apply new migrations that sort before the last applied one");
@@ -17,7 +20,8 @@ const driftFlags = (o: { allowChanged?: boolean; allowMissing?: boolean; allowOu
 export function registerPhases({ cli, flags, setExit }: CommandHost): void {
   drift(cli.command("migrate").description("apply pending migrations")).action(async (o) => {
     setExit(
-      await withKeel(flags(), true, async (keel, out) => {
+      await withKeel(flags(), !o.dryRun, async (keel, out) => {
+        if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: false });
         const r = await keel.migrate(driftFlags(o));
         if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
         else out.log(`migrate: done (${r.applied.length} applied${r.skipped.length ? `, ${r.skipped.length} applied by other runners` : ""})`);
@@ -56,11 +60,28 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
     .option("--rebuild-changed", "rebuild indexes whose definition changed")
     .action(async (o) => {
       setExit(
-        await withKeel(flags(), true, async (keel, out) => {
+        await withKeel(flags(), !o.dryRun, async (keel, out) => {
+          if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: true });
           const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
           if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
           else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built, ${r.backfill.done.length} backfills finished)`);
         }),
       );
     });
+}
+
+/** `--dry-run`: the messages as they would be sent, on stdout; nothing is changed. */
+async function printDryRun(keel: Keel, out: Output, opts: Parameters<Keel["dryRun"]>[0] & object): Promise<void> {
+  out.log("pgkeel: dry run: nothing will be changed");
+  const d = await keel.dryRun(opts);
+  out.result(`-- pgkeel dry run: nothing was changed. The SQL ${opts.run ? "run" : "migrate"} would send now, one message per block.`);
+  const print = (m: { unit: string; sql: string }) => out.result(`\n-- ${m.unit}\n${m.sql.trimEnd()}`);
+  d.messages.forEach(print);
+  if (!opts.run && d.held.length) out.result(`\n-- held back until a backfill is done: ${d.held.map((h) => `${h.name} (waits for ${h.backfill})`).join(", ")}`);
+  d.later.forEach(print);
+  if (opts.run && d.heldMessages.length) {
+    out.result(`\n-- after backfill ${d.held[0]!.backfill} is done, run sends:`);
+    d.heldMessages.forEach(print);
+  }
+  if (!d.messages.length && !d.later.length && !d.heldMessages.length) out.result("-- nothing to do");
 }

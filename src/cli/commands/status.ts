@@ -1,3 +1,4 @@
+import { gate } from "../check.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 /** `status [--json]`: every migration, index and backfill with its state. */
@@ -6,17 +7,23 @@ export function registerStatus({ cli, flags, setExit }: CommandHost): void {
     .command("status")
     .description("every migration, index and backfill with its state")
     .option("--json", "print one JSON object")
-    .action(async (o: { json?: boolean }) => {
+    .option("--check", "CI gate: exit 4 on drift, 7 when anything is pending, else 0")
+    .action(async (o: { json?: boolean; check?: boolean }) => {
       const json = o.json || flags().json;
       setExit(
         await withKeel({ ...flags(), json }, false, async (keel, out) => {
           const s = await keel.status();
-          if (json) return out.result(JSON.stringify(s));
+          if (json) {
+            out.result(JSON.stringify(s));
+            return o.check ? gate(s, out) : 0;
+          }
           for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}${m.waitingOn ? `  (waiting on backfill ${m.waitingOn})` : ""}`);
           for (const i of s.indexes) out.result(`index      ${i.state.padEnd(8)} ${i.name} on ${i.table}`);
           for (const b of s.backfills) out.result(`backfill   ${b.state.padEnd(8)} ${b.name} (${b.rows} rows)`);
           if (!s.migrations.length && !s.indexes.length && !s.backfills.length) out.result("nothing declared");
+          return o.check ? gate(s, out) : 0;
         }),
       );
     });
 }
+

@@ -1,4 +1,5 @@
 import { InputError } from "../../errors.js";
+import { stateTableExists } from "../../state/exists.js";
 import type { PhaseContext } from "../context.js";
 import { listPhaseFiles, type PhaseDir } from "../files.js";
 import type { MigrationStatus } from "./drift.js";
@@ -31,8 +32,7 @@ export function checkAfterBackfill(migrations: readonly Migration[], backfills: 
 /** Backfills among `names` that are done (read only: a missing state table means none). */
 export async function doneBackfills(c: PhaseContext, names: readonly string[]): Promise<Set<string>> {
   if (!names.length) return new Set();
-  const [state] = await c.gw.query<{ t: string | null }>("check backfill state", "SELECT to_regclass($1)::text AS t", [c.names.backfills]);
-  if (!state?.t) return new Set();
+  if (!(await stateTableExists(c.gw, c.names.backfills))) return new Set();
   const rows = await c.gw.query<{ name: string }>(
     "read finished backfills",
     `SELECT name FROM ${c.names.backfills} WHERE done AND name = ANY ($1::text[])`,

@@ -82,7 +82,7 @@ export function nextBatch(todo: readonly Migration[], from: number): SqlMigratio
   return batch;
 }
 
-function refuseDrift(status: readonly MigrationStatus[], opts: MigrateOptions): void {
+export function refuseDrift(status: readonly MigrationStatus[], opts: MigrateOptions): void {
   const problems: string[] = [];
   const changed = status.filter((s) => s.state === "changed");
   const missing = status.filter((s) => s.state === "missing");

@@ -8,7 +8,7 @@ import { settleIndex } from "../indexes/settle.js";
 import { withTimeouts } from "../session-settings.js";
 import { placeError } from "./locate.js";
 import type { SqlMigration } from "./migration.js";
-import { trackingInsert } from "./sql-text.js";
+import { stepDone, stepwiseTracking } from "./sql-text.js";
 
 /**
  * A migration that cannot run in a transaction: statement by statement, each
@@ -26,7 +26,7 @@ export async function applyStepwise(m: SqlMigration, c: PhaseContext): Promise<"
         await runStep(m, i, stmt, c);
         c.emit({ type: "statement-applied", migration: m.name, index: i, ms: Math.round(performance.now() - t) });
       }
-      await c.gw.query(`record ${m.name}`, `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING`);
+      await c.gw.query(`record ${m.name}`, stepwiseTracking(m, c));
     },
     (holder) => c.emit({ type: "waiting", what: m.name, holder }),
   );
@@ -34,11 +34,8 @@ export async function applyStepwise(m: SqlMigration, c: PhaseContext): Promise<"
 }
 
 async function runStep(m: SqlMigration, i: number, stmt: Statement, c: PhaseContext): Promise<void> {
-  const record = (ctx: UnitContext) =>
-    ctx.query(
-      `INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-      [m.name, i, m.checksum],
-    );
+  const done = stepDone(m, i, c);
+  const record = (ctx: UnitContext) => ctx.query(done.text, done.params);
   let statementFinished = false;
   try {
     await c.gw.executeWithRetry({
