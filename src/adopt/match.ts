@@ -61,7 +61,7 @@ export function match(history: ToolHistory, files: readonly { name: string; file
     const candidates = v === undefined ? [] : (byVersion.get(v) ?? []);
     if (candidates.length === 1) take(e.id, candidates[0]!, "version");
     else if (candidates.length > 1) unmatched.push({ entry: e.id, reason: `version ${v} is shared by ${candidates.map((c) => c.file).join(", ")}` });
-    else unmatched.push({ entry: e.id, reason: `no file named ${e.name ?? "(no name)"}${v === undefined ? "" : ` or with version ${v}`}` });
+    else unmatched.push({ entry: e.id, reason: [e.name !== undefined && `no file named ${e.name}`, v !== undefined && `no file with version ${v}`].filter(Boolean).join(", ") });
   }
   if (history.upTo) {
     const top = reader.normalize(history.upTo.version);
