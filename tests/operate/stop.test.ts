@@ -1,26 +1,7 @@
-import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { admin, freshDatabase } from "../support/db.js";
-import { cliPath, makeProject, runCli, type CliRun } from "../support/project.js";
-
-/** A CLI process we can signal while it works; `stderr()` reads what it printed so far. */
-function startCli(args: string[], cwd: string) {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd, env: { ...process.env, DATABASE_URL: "" }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const done = new Promise<CliRun>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done, stderr: () => stderr };
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { makeProject, runCli } from "../support/project.js";
+import { startCli, until } from "./cli.js";
 
 const sleeping = (url: string) => async () =>
   (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")).length > 0;

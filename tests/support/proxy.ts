@@ -27,6 +27,8 @@ export class FaultProxy {
   faults = 0;
   /** When set, new connections are reset as soon as they arrive. */
   refusing = false;
+  /** Texts of the simple-protocol queries forwarded, in order (what a client sent, byte for byte). */
+  readonly sent: string[] = [];
   port = 0;
 
   constructor(
@@ -108,6 +110,7 @@ export class FaultProxy {
         if (pair.closed) return;
         const isQuery = msg.type === "Q" || msg.type === "S";
         if (isQuery) this.roundTrips++;
+        if (msg.type === "Q") this.sent.push(msg.text);
         const action = isQuery ? this.decide(msg) : "pass";
         if (action === "kill-before") {
           this.faults++;
