@@ -16,7 +16,7 @@ export class Claims {
   ) {}
 
   /** Takes the claim if it is free, lapsed, or already ours. */
-  async tryClaim(key: string): Promise<boolean> {
+  async tryClaim(key: string, renewing = false): Promise<boolean> {
     const rows = await this.gw.query(
       `claim ${key}`,
       `INSERT INTO ${this.names.claims} AS c (key, owner, expires_at)
@@ -25,6 +25,8 @@ export class Claims {
         WHERE c.expires_at < now() OR c.owner = EXCLUDED.owner
        RETURNING owner`,
       [key, this.owner, this.ttlSeconds],
+      // Renewal goes on while stopping: the unit in flight still holds the claim.
+      { whileStopping: renewing },
     );
     return rows.length === 1;
   }
@@ -66,7 +68,7 @@ export class Claims {
       await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
     }
     const renew = setInterval(() => {
-      void this.tryClaim(key).catch(() => {});
+      void this.tryClaim(key, true).catch(() => {});
     }, (this.ttlSeconds * 1000) / 3);
     try {
       return { ran: true, value: await work() };

@@ -33,7 +33,7 @@ describe("SQL migrations on a real server", () => {
     const cwd = makeProject({ "db/migrations/001_tricky.sql": tricky });
     const keel = await keelOn(url, cwd);
     try {
-      expect(await keel.migrate()).toEqual({ applied: ["001_tricky"], skipped: [] });
+      expect(await keel.migrate()).toEqual({ applied: ["001_tricky"], skipped: [], held: [] });
     } finally {
       await keel.close();
     }
@@ -81,7 +81,7 @@ describe("SQL migrations on a real server", () => {
       // The next message ending in COMMIT is the migrations' message.
       proxy.cutAfterCommit(1);
       const r = await keel.migrate();
-      expect(r).toEqual({ applied: ["001_base", "002_bump", "003_after"], skipped: [] });
+      expect(r).toEqual({ applied: ["001_base", "002_bump", "003_after"], skipped: [], held: [] });
     } finally {
       await keel.close();
       await proxy.stop();
@@ -113,7 +113,7 @@ describe("SQL migrations on a real server", () => {
     expect(await admin(url, "SELECT to_regclass('c') IS NULL AS c, to_regclass('d') IS NULL AS d")).toEqual([{ c: true, d: true }]);
     writeFileSync(join(cwd, "db/migrations/003_bad.sql"), "CREATE TABLE c (id int);\nINSERT INTO c VALUES (3);");
     const again = await keelOn(url, cwd);
-    expect(await again.migrate()).toEqual({ applied: ["003_bad", "004_d"], skipped: [] });
+    expect(await again.migrate()).toEqual({ applied: ["003_bad", "004_d"], skipped: [], held: [] });
     await again.close();
     expect(await admin(url, "SELECT n FROM counter")).toEqual([{ n: 11 }]);
   });
@@ -134,7 +134,7 @@ describe("SQL migrations on a real server", () => {
     const keel = await keelOn(url, cwd, events);
     setTimeout(() => void holder.query("COMMIT").then(() => holder.end()), 700);
     try {
-      expect(await keel.migrate()).toEqual({ applied: ["001_bump", "002_busy", "003_bump"], skipped: [] });
+      expect(await keel.migrate()).toEqual({ applied: ["001_bump", "002_busy", "003_bump"], skipped: [], held: [] });
     } finally {
       await keel.close();
     }
