@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createKeel, StoppedError } from "../../src/index.js";
 import { admin, freshDatabase } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
 import { startCli, until } from "./cli.js";
@@ -75,5 +76,33 @@ describe("graceful stop", () => {
     expect(r.code, r.stderr).toBe(143);
     expect(r.stderr).toContain("SIGTERM again: exiting at once");
     expect(Date.now() - t).toBeLessThan(30_000);
+  });
+
+  it("library: aborting the keel's signal stops after the unit in flight and rejects with a StoppedError naming what was done and left", async () => {
+    const url = await freshDatabase("stop_lib");
+    const cwd = makeProject({
+      "db/migrations/001_a.sql": "CREATE TABLE a (id int);",
+      "db/migrations/002_slow.sql": "-- pgkeel:no-transaction\nSELECT pg_sleep(0.5);\nCREATE TABLE b (id int);",
+      "db/migrations/003_c.sql": "CREATE TABLE c (id int);",
+    });
+    const ctl = new AbortController();
+    const keel = createKeel({
+      url,
+      cwd,
+      signal: ctl.signal,
+      onEvent: (e) => {
+        if (e.type === "migration-start" && e.name === "002_slow") ctl.abort("SIGTERM");
+      },
+    });
+    try {
+      const err = await keel.migrate().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoppedError);
+      expect((err as StoppedError).exitCode).toBe(143);
+      expect((err as StoppedError).progress).toEqual([{ phase: "migrate", done: ["001_a"], left: ["002_slow", "003_c"] }]);
+    } finally {
+      await keel.close();
+    }
+    expect(await admin(url, "SELECT name FROM pgkeel.migrations")).toEqual([{ name: "001_a" }]);
+    expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims")).toEqual([{ n: 0 }]);
   });
 });
