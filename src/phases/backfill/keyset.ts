@@ -44,7 +44,7 @@ export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
        LEFT JOIN pg_type t ON t.oid = a.atttypid
       WHERE c.relname = $2 AND c.relkind IN ('r', 'p')
         AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
-      ORDER BY array_position(current_schemas(true), n.nspname::text) NULLS LAST LIMIT 1`,
+      ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`,
     [schema, table, b.key],
   );
   const at = { file: b.file, line: 1, column: 1 };

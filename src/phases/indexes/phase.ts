@@ -38,7 +38,7 @@ async function liveDefinition(gw: Gateway, ref: IndexRef): Promise<string | unde
     `SELECT pg_get_indexdef(c.oid) AS def FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relname = $2 AND c.relkind IN ('i', 'I')
         AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
-      ORDER BY array_position(current_schemas(true), n.nspname::text) NULLS LAST LIMIT 1`,
+      ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`,
     [ref.schema ?? null, ref.name],
   );
   return row?.def;
