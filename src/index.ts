@@ -16,6 +16,7 @@ export type { AdoptOptions, AdoptResult } from "./adopt/adopt.js";
 export type { Mapping, Match } from "./adopt/match.js";
 export type { DoctorReport } from "./catalog/doctor.js";
 export type { PoolerMode } from "./catalog/pooler.js";
+export { oldestSupportedMajor, newestTestedMajor, type ServerVersion } from "./catalog/version.js";
 export type { TableRef } from "./catalog/objects.js";
 export type { KeelConfig } from "./config/config.js";
 export { Gateway, type Unit, type UnitContext, type Resolution, type GatewayEvent, type GatewayOptions } from "./gateway/gateway.js";

@@ -23,12 +23,14 @@ import { adopt, type AdoptOptions, type AdoptResult } from "./adopt/adopt.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
 import { detectPooler, type PoolerMode } from "./catalog/pooler.js";
+import { readServerVersion, type ServerVersion } from "./catalog/version.js";
 import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
 import { buildIndexes, indexStatus, planIndexes, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
 import type { Migration } from "./phases/migrate/migration.js";
 import type { PhaseContext } from "./phases/context.js";
 import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
 import { backfill, backfillStatus, planBackfills, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
+import { refuseWhatStatementModeCannotRun } from "./phases/statement-mode.js";
 
 export interface KeelOptions {
   /** The project folder (default: the current directory). */
@@ -116,6 +118,7 @@ interface Session {
   readonly indexesDir: PhaseDir;
   readonly backfillsDir: PhaseDir;
   readonly pooler: () => Promise<PoolerMode>;
+  readonly serverVersion: () => Promise<ServerVersion>;
   readonly ready: () => Promise<void>;
 }
 
@@ -162,12 +165,13 @@ export function createKeel(options: KeelOptions = {}): Keel {
       indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
       backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),
       pooler: memo(() => detectPooler(gw)),
+      serverVersion: memo(() => gw.executeWithRetry({ name: "read server version", run: readServerVersion })),
       ready: memo(() => ensureState(gw, names)),
     };
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, ready: s.ready, stop: options.signal });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stop: options.signal });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
@@ -190,7 +194,9 @@ export function createKeel(options: KeelOptions = {}): Keel {
   const keel: Keel = {
     async migrate(opts) {
       const s = await session();
-      return migrate(deps(s), await loadMigrationsOnly(s), opts);
+      const migrations = await loadMigrationsOnly(s);
+      await refuseWhatStatementModeCannotRun(deps(s), { migrations });
+      return migrate(deps(s), migrations, opts);
     },
     async indexes(opts) {
       const s = await session();
@@ -198,11 +204,14 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async backfill() {
       const s = await session();
-      return backfill(deps(s), await loadBackfills(s.backfillsDir, s.cwd));
+      const backfills = await loadBackfills(s.backfillsDir, s.cwd);
+      await refuseWhatStatementModeCannotRun(deps(s), { backfills });
+      return backfill(deps(s), backfills);
     },
     async run(opts) {
       const s = await session();
       const files = await load(s);
+      await refuseWhatStatementModeCannotRun(deps(s), files);
       let migrated = await migrate(deps(s), files.migrations, opts);
       const indexes = await buildIndexes(deps(s), files.indexes, opts);
       // Contract migrations go right after the backfill they wait on is done.

@@ -6,13 +6,18 @@
 export type FailureKind =
   /** Connection lost or server going away: discard the pool, reconnect, retry (or read back). */
   | "connection"
+  /** 25006 on a write: the host answers read-only, as after a failover moved the primary; discard the pool, back off, retry. */
+  | "failover"
   /** 55P03: retry after backoff. */
   | "lock-timeout"
   /** 40001 / 40P01: the server rolled the unit back; retry. */
   | "rolled-back"
   /** Pooler or server out of connections: retry after backoff. */
   | "saturated"
-  /** Bad password, role or database, a host name that does not resolve, TLS that cannot work: no retry, exit 2. */
+  /**
+   * Bad password, role or database, a host name that does not resolve, TLS that cannot work,
+   * a pooler mode pgkeel cannot work through: no retry, exit 2.
+   */
   | "login"
   /** Everything else: no retry. */
   | "fatal";
@@ -22,6 +27,8 @@ export interface Classified {
   /** Short reason for retry reports: SQLSTATE or error code, and message. */
   readonly reason: string;
   readonly sqlstate: string | undefined;
+  /** What else may be wrong when this kept happening until the retries ran out. */
+  readonly whenExhausted?: string;
 }
 
 const connectionMessages = [
@@ -44,6 +51,8 @@ const connectionMessages = [
   "read econnreset",
   "write epipe",
   "ssl alert",
+  // node-postgres's pool: no connection could be had within the connect timeout.
+  "timeout exceeded when trying to connect",
 ];
 const connectionCodes = new Set([
   "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "ECONNABORTED",
@@ -57,6 +66,18 @@ const tlsSettingsCodes = new Set([
   "CERT_UNTRUSTED", "CERT_SIGNATURE_FAILURE", "ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH",
 ]);
 const tlsSettingsMessages = ["the server does not support ssl connections", "self-signed certificate", "unable to verify the first certificate"];
+/**
+ * A statement-mode pooler (PgBouncer `pool_mode = statement`) closes a client whose
+ * message ends inside a transaction, with this 08P01. Retrying cannot help.
+ */
+export function isStatementModeRefusal(err: unknown): boolean {
+  const e = (err ?? {}) as { code?: unknown; message?: unknown };
+  return e.code === "08P01" && typeof e.message === "string" && e.message.toLowerCase().includes("statement pooling mode");
+}
+const statementModeFix =
+  "the URL goes through a pooler in statement mode, where no transaction may span round trips: use a transaction-mode or direct URL (e.g. --via direct)";
+const readOnlyExhausted =
+  "the server kept answering read-only: no failover ended in time, or the URL names a replica, or the role or database is read-only (default_transaction_read_only); give a primary's URL and a role that may write";
 const saturatedMessages = ["no more connections allowed", "emaxconn", "echeckouttimeout", "too many connections"];
 
 export function classify(err: unknown): Classified {
@@ -73,6 +94,9 @@ export function classify(err: unknown): Classified {
   if (sqlstate) {
     if (sqlstate === "53300" || sqlstate === "53400") return as("saturated");
     if (saturatedMessages.some((m) => lower.includes(m))) return as("saturated");
+    if (isStatementModeRefusal(err)) return { kind: "login", reason: `${reason}: ${statementModeFix}`, sqlstate };
+    // A failover: the name now points at a server that is (still, or now) a read-only standby.
+    if (sqlstate === "25006") return { kind: "failover", reason, sqlstate, whenExhausted: readOnlyExhausted };
     if (sqlstate.startsWith("08") || connectionStates.has(sqlstate)) return as("connection");
     if (sqlstate === "55P03") return as("lock-timeout");
     if (sqlstate === "40001" || sqlstate === "40P01") return as("rolled-back");
@@ -89,5 +113,5 @@ export function classify(err: unknown): Classified {
 }
 
 export function isRetryable(kind: FailureKind): boolean {
-  return kind === "connection" || kind === "lock-timeout" || kind === "rolled-back" || kind === "saturated";
+  return kind === "connection" || kind === "failover" || kind === "lock-timeout" || kind === "rolled-back" || kind === "saturated";
 }

@@ -133,7 +133,7 @@ export class Gateway {
         if (failure.kind === "connection" && inFlight) mustResolve = true;
         if (!isRetryable(failure.kind)) throw this.final(unit, err, failure);
         if (attempt >= this.policy.maxAttempts) {
-          throw new RetriesExhaustedError(unit.name, attempt, failure.reason);
+          throw new RetriesExhaustedError(unit.name, attempt, failure.whenExhausted ? `${failure.reason}; ${failure.whenExhausted}` : failure.reason);
         }
         const waitMs = backoffMs(this.policy, attempt);
         this.onEvent({ type: "retry", unit: unit.name, attempt, kind: failure.kind, reason: failure.reason, waitMs });
@@ -186,7 +186,8 @@ export class Gateway {
 
   /** Leaves no open transaction behind, and no pool that may hold dead sockets. */
   private async cleanUp(session: Session | undefined, failure: Classified): Promise<void> {
-    if (failure.kind === "connection") {
+    // After a failover every pooled connection may lead to the old, now read-only, server.
+    if (failure.kind === "connection" || failure.kind === "failover") {
       session?.release(true);
       if (!this.closed) await this.driver.discard();
       return;

@@ -1,4 +1,5 @@
 import type { PoolerMode } from "../catalog/pooler.js";
+import type { ServerVersion } from "../catalog/version.js";
 import type { EventSink } from "../events.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Claims } from "../state/claims.js";
@@ -14,6 +15,8 @@ export interface PhaseContext {
   readonly emit: EventSink;
   /** Found once per run, only when a phase needs to know. */
   readonly pooler: () => Promise<PoolerMode>;
+  /** The server's version, read once per run when first asked for. */
+  readonly serverVersion: () => Promise<ServerVersion>;
   /** Creates pgkeel's schema and tables if missing; checked once per run, however many phases ask. */
   readonly ready: () => Promise<void>;
   /**

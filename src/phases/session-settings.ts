@@ -33,9 +33,10 @@ export async function withTimeouts(ctx: UnitContext, c: PhaseContext, timeouts: 
     return;
   }
   const asked = differ.map(([n, v]) => `${n} ${v}`).join(" and ");
-  if ((await c.pooler()) === "transaction") {
+  const pooler = await c.pooler();
+  if (pooler === "transaction" || pooler === "statement") {
     throw new UsageError(
-      `${what} needs ${asked}, but this session has other values and the URL goes through a transaction-mode pooler, where pgkeel sets no session state. Run this phase with a direct or session-mode URL (--via direct or --url), or give the role these settings.`,
+      `${what} needs ${asked}, but this session has other values and the URL goes through a ${pooler}-mode pooler, where pgkeel sets no session state. Run this phase with a direct or session-mode URL (--via direct or --url), or give the role these settings.`,
     );
   }
   for (const [name, value] of differ) await ctx.query(`SET ${name} = ${quoteLiteral(value)}`);

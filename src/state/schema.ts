@@ -35,8 +35,8 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
   if (row?.missing === 0) return;
   await gw.query(
     "create pgkeel state",
+    // One message, one implicit transaction: no BEGIN (see transactionHeader in phases/migrate/sql-text.ts).
     [
-      "BEGIN",
       xactLock(names.schema, "state"),
       `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(names.schema)}`,
       `CREATE TABLE IF NOT EXISTS ${names.migrations} (

@@ -105,8 +105,9 @@ async function applyBatch(
   prev: string | null,
   batch: { from: string; to: string; n: number },
 ): Promise<void> {
+  // A SQL batch is one message: an implicit transaction, no BEGIN (see transactionHeader in migrate/sql-text.ts).
   const head = [
-    "BEGIN",
+    ...(b.kind === "sql" ? [] : ["BEGIN"]),
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
     xactLock(c.names.schema, `backfill:${b.name}`),
     raiseIf(
