@@ -1,6 +1,6 @@
 import type { Gateway } from "../gateway/gateway.js";
 import { detectPooler, type PoolerMode } from "./pooler.js";
-import { serverVersion, versionWarning } from "./version.js";
+import { serverVersion, versionWarnings } from "./version.js";
 
 /** What `pgkeel doctor` finds out about the target. */
 export interface DoctorReport {
@@ -53,12 +53,11 @@ export async function doctor(gw: Gateway, schema: string): Promise<DoctorReport>
     },
   });
   const version = serverVersion(Number(info.row.server_version_num), info.row.server_version);
-  const warning = versionWarning(version);
   return {
     serverVersion: info.row.server_version,
     serverVersionNum: version.num,
     supported: version.supported,
-    warnings: warning ? [warning] : [],
+    warnings: versionWarnings(version),
     tls: info.tls,
     pooler: await detectPooler(gw),
     rttMs: info.rttMs,

@@ -35,13 +35,22 @@ export async function readServerVersion(db: Pick<UnitContext, "rows">): Promise<
   return serverVersion(Number(row!.num), row!.text);
 }
 
-/** What to tell a user whose server is outside the supported range; undefined when it is inside. */
-export function versionWarning(v: ServerVersion): string | undefined {
+/** What to tell a user about this server before running phases on it: nothing on a supported, sound release. */
+export function versionWarnings(v: ServerVersion): string[] {
+  const out: string[] = [];
   if (v.major < oldestSupportedMajor) {
-    return `PostgreSQL ${v.text} is older than ${oldestSupportedMajor}, the oldest pgkeel supports: its catalog lacks what pgkeel reads (pg_stat_progress_create_index, for one), so phases may fail. Upgrade the server, or use a pgkeel release that supported it.`;
+    out.push(
+      `PostgreSQL ${v.text} is older than ${oldestSupportedMajor}, the oldest pgkeel supports: its catalog lacks what pgkeel reads (pg_stat_progress_create_index, for one), so phases may fail. Upgrade the server.`,
+    );
   }
   if (v.major > newestTestedMajor) {
-    return `PostgreSQL ${v.text} is newer than ${newestTestedMajor}, the newest pgkeel is tested on: it is expected to work, but it is not tested.`;
+    out.push(`PostgreSQL ${v.text} is newer than ${newestTestedMajor}, the newest pgkeel is tested on: it is expected to work, but it is not tested.`);
   }
-  return undefined;
+  if (v.major === 14 && v.minor < 4) {
+    // Every index pgkeel builds is built concurrently.
+    out.push(
+      `PostgreSQL ${v.text}: CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY can silently corrupt indexes before 14.4; upgrade to 14.4 or later before building indexes, and REINDEX the ones built concurrently on this release.`,
+    );
+  }
+  return out;
 }

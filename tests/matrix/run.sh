@@ -49,7 +49,7 @@ for v in "${majors[@]}"; do
     echo "---- PostgreSQL $v: FAILED (exit $rc) ----"
     sed 's/\x1b\[[0-9;]*m//g' "$logs/$v.log" | tail -80
   fi
-  echo "PostgreSQL $v: ${summary# *} in $(cat "$logs/$v.secs") s"
+  echo "PostgreSQL $v: $(sed -E "s/^ *Tests +//" <<<"$summary") in $(cat "$logs/$v.secs") s"
 done
 echo "version matrix (${majors[*]}) took $((SECONDS - start)) s"
 echo "matrix: $passed passed, $failed failed"
