@@ -68,11 +68,13 @@ const tlsSettingsCodes = new Set([
 const tlsSettingsMessages = ["the server does not support ssl connections", "self-signed certificate", "unable to verify the first certificate"];
 /**
  * A statement-mode pooler (PgBouncer `pool_mode = statement`) closes a client whose
- * message ends inside a transaction, with this 08P01. Retrying cannot help.
+ * message ends inside a transaction, with this 08P01 (also when the server failed
+ * the transaction: its own error is then lost). Retrying the same text cannot help.
+ * True for the driver's error and for the LoginError the gateway makes of it.
  */
 export function isStatementModeRefusal(err: unknown): boolean {
-  const e = (err ?? {}) as { code?: unknown; message?: unknown };
-  return e.code === "08P01" && typeof e.message === "string" && e.message.toLowerCase().includes("statement pooling mode");
+  const e = (err ?? {}) as { code?: unknown; sqlstate?: unknown; message?: unknown };
+  return (e.code ?? e.sqlstate) === "08P01" && typeof e.message === "string" && e.message.toLowerCase().includes("statement pooling mode");
 }
 const statementModeFix =
   "the URL goes through a pooler in statement mode, where no transaction may span round trips: use a transaction-mode or direct URL (e.g. --via direct)";

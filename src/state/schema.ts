@@ -35,7 +35,8 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
   if (row?.missing === 0) return;
   await gw.query(
     "create pgkeel state",
-    // One message, one implicit transaction: no BEGIN (see transactionHeader in phases/migrate/sql-text.ts).
+    // One message, no BEGIN or COMMIT: the server runs it as one implicit transaction,
+    // so an error (no CREATE privilege, say) arrives as itself even through a statement-mode pooler.
     [
       xactLock(names.schema, "state"),
       `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(names.schema)}`,
@@ -70,7 +71,6 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          done boolean NOT NULL DEFAULT false,
          started_at timestamptz NOT NULL DEFAULT now(),
          finished_at timestamptz)`,
-      "COMMIT",
     ].join(";\n"),
   );
 }

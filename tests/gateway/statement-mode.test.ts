@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { LoginError } from "../../src/errors.js";
 import { admin, bouncerSkip, freshDatabase, statementBouncerUrl, withDatabase } from "../support/db.js";
 import { testGateway } from "../support/gateway.js";
+import { bumpBackfill, countersCheck, countersTable } from "../support/counters.js";
 import { makeProject, runCli } from "../support/project.js";
 
 /**
@@ -26,6 +27,17 @@ const codeBackfill = `export default {
 `;
 
 describe("PgBouncer in statement mode", () => {
+  it("doctor says statement, in text and --json, with the server's version", async (ctx) => {
+    if (bouncerSkip()) ctx.skip();
+    const { pooled } = await viaStatementBouncer("stmt_doctor");
+    const text = await runCli(["doctor", "--url", pooled], { cwd: makeProject({}) });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^pooler: +statement \(.*code migrations and code backfills need a transaction-mode or direct URL\)$/m);
+    expect(text.stdout).toMatch(/^server version: +\d+\.\d+.* \(supported\)$/m);
+    const json = JSON.parse((await runCli(["doctor", "--json", "--url", pooled], { cwd: makeProject({}) })).stdout);
+    expect(json).toMatchObject({ pooler: "statement", supported: true, serverVersionNum: expect.any(Number) });
+  });
+
   it("08P01 'transaction blocks not allowed in statement pooling mode' is a settings error: exit 2 at once, never retried, naming the fix", async (ctx) => {
     if (bouncerSkip()) ctx.skip();
     const { pooled } = await viaStatementBouncer("stmt_class");
@@ -84,19 +96,19 @@ describe("PgBouncer in statement mode", () => {
   it("SQL migrations, a no-transaction migration, an index and a SQL backfill run through it", async (ctx) => {
     if (bouncerSkip()) ctx.skip();
     const { direct, pooled } = await viaStatementBouncer("stmt_runs");
-    await admin(direct, "CREATE TABLE counters (id int PRIMARY KEY, hits int NOT NULL DEFAULT 0); INSERT INTO counters (id) SELECT g FROM generate_series(1, 500) g");
+    await admin(direct, countersTable(500));
     const cwd = makeProject({
       "db/migrations/001_a.sql": "CREATE TABLE a (id int);",
       "db/migrations/002_b.sql": "-- pgkeel:lock-timeout 3s\nALTER TABLE a ADD COLUMN b int;",
       "db/migrations/003_steps.sql": "-- pgkeel:no-transaction\nINSERT INTO a (id) VALUES (1);\nCREATE INDEX CONCURRENTLY a_b_idx ON a (b);",
       "db/indexes/counters.sql": "CREATE INDEX counters_hits_idx ON counters (hits);",
-      "db/backfills/001_bump.sql": "-- pgkeel:backfill table=counters key=id batch=50 target=0\nUPDATE counters SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n",
+      "db/backfills/001_bump.sql": bumpBackfill(50),
     });
     const r = await runCli(["run", "--url", pooled], { cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain("retry");
     expect(await admin(direct, "SELECT name FROM pgkeel.migrations ORDER BY name")).toEqual(["001_a", "002_b", "003_steps"].map((name) => ({ name })));
-    expect(await admin(direct, "SELECT count(*) FILTER (WHERE hits <> 1)::int AS wrong FROM counters")).toEqual([{ wrong: 0 }]);
+    expect(await countersCheck(direct)).toEqual({ n: 500, wrong: 0 });
     expect(await admin(direct, "SELECT count(*)::int AS n FROM pg_index WHERE indisvalid AND indexrelid::regclass::text IN ('a_b_idx', 'counters_hits_idx')")).toEqual([{ n: 2 }]);
   });
 
@@ -112,6 +124,19 @@ describe("PgBouncer in statement mode", () => {
     expect(r.stderr).toMatch(/002_bad\.sql:2:13: relation "nowhere" does not exist \(SQLSTATE 42P01\)/);
     expect(await admin(direct, "SELECT name FROM pgkeel.migrations")).toEqual([{ name: "001_a" }]);
     expect(await admin(direct, "SELECT to_regclass('b') AS b")).toEqual([{ b: null }]);
+  });
+
+  it("a failing SQL backfill batch reports the server's own error; batches before it stay done", async (ctx) => {
+    if (bouncerSkip()) ctx.skip();
+    const { direct, pooled } = await viaStatementBouncer("stmt_bf_fail");
+    await admin(direct, `${countersTable(100)}; UPDATE counters SET hits = -1 WHERE id = 75`);
+    const cwd = makeProject({
+      "db/backfills/001_div.sql": "-- pgkeel:backfill table=counters key=id batch=10 target=0\nUPDATE counters SET hits = 100 / (hits + 1) WHERE id BETWEEN :from AND :to;\n",
+    });
+    const r = await runCli(["backfill", "--url", pooled], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/001_div batch 71\.\.80: division by zero \(SQLSTATE 22012\)/);
+    expect(await admin(direct, "SELECT rows_done::int AS rows, done FROM pgkeel.backfills")).toEqual([{ rows: 70, done: false }]);
   });
 
   it("two runners at once: both exit 0, each migration applied once", async (ctx) => {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
 import { admin, bouncerSkip, freshDatabase, serverMajor, statementBouncerUrl, withDatabase } from "../support/db.js";
+import { bumpBackfill, countersCheck, countersTable } from "../support/counters.js";
 import { makeProject, runCli } from "../support/project.js";
 import { FaultProxy } from "../support/proxy.js";
 
@@ -114,8 +115,8 @@ describe(`core behaviour on PostgreSQL ${serverMajor()}`, () => {
 
   it("a backfill whose COMMIT reply is cut: every row exactly once", async () => {
     const url = await freshDatabase("core_backfill");
-    await admin(url, "CREATE TABLE counters (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0); INSERT INTO counters (id) SELECT g FROM generate_series(1, 2000) g");
-    const cwd = makeProject({ "db/backfills/001_bump.sql": "-- pgkeel:backfill table=counters key=id batch=200 target=0\nUPDATE counters SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n" });
+    await admin(url, countersTable(2000));
+    const cwd = makeProject({ "db/backfills/001_bump.sql": bumpBackfill(200) });
     const u = new URL(url);
     const proxy = await new FaultProxy(u.hostname, Number(u.port)).start();
     const events: KeelEvent[] = [];
@@ -130,25 +131,25 @@ describe(`core behaviour on PostgreSQL ${serverMajor()}`, () => {
     }
     expect(proxy.faults).toBe(1);
     expect(events.filter((e) => e.type === "resolved")).toEqual([expect.objectContaining({ outcome: "committed" })]);
-    expect(await admin(url, "SELECT count(*)::int AS n, count(*) FILTER (WHERE hits <> 1)::int AS wrong FROM counters")).toEqual([{ n: 2000, wrong: 0 }]);
+    expect(await countersCheck(url)).toEqual({ n: 2000, wrong: 0 });
   });
 
   it("two runners at once, all three phases: both exit 0, each unit applied once", async () => {
     const url = await freshDatabase("core_two");
-    await admin(url, "CREATE TABLE counters (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0); INSERT INTO counters (id) SELECT g FROM generate_series(1, 3000) g");
+    await admin(url, countersTable(3000));
     const cwd = makeProject({
       "db/migrations/001_log.sql": "CREATE TABLE log (id serial PRIMARY KEY, what text);\nINSERT INTO log (what) VALUES ('001');",
       "db/migrations/002_log.sql": "INSERT INTO log (what) VALUES ('002');",
       "db/migrations/003_steps.sql": "-- pgkeel:no-transaction\nINSERT INTO log (what) VALUES ('003');\nCREATE INDEX CONCURRENTLY log_what_idx ON log (what);",
       "db/indexes/counters.sql": "CREATE INDEX counters_hits_idx ON counters (hits);",
-      "db/backfills/001_bump.sql": "-- pgkeel:backfill table=counters key=id batch=300 target=0\nUPDATE counters SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n",
+      "db/backfills/001_bump.sql": bumpBackfill(300),
     });
     const runs = await Promise.all([0, 1].map(() => runCli(["run", "--url", url], { cwd })));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     expect(await admin(url, "SELECT what, count(*)::int AS n FROM log GROUP BY what ORDER BY what")).toEqual(
       ["001", "002", "003"].map((what) => ({ what, n: 1 })),
     );
-    expect(await admin(url, "SELECT count(*) FILTER (WHERE hits <> 1)::int AS wrong FROM counters")).toEqual([{ wrong: 0 }]);
+    expect(await countersCheck(url)).toEqual({ n: 3000, wrong: 0 });
     expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.index_builds")).toEqual([{ n: 1 }]);
   });
 });

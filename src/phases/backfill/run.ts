@@ -1,4 +1,5 @@
 import { DatabaseError } from "../../errors.js";
+import { isStatementModeRefusal } from "../../gateway/classify.js";
 import type { UnitContext } from "../../gateway/gateway.js";
 import { quoteLiteral } from "../../state/quote.js";
 import { raiseIf } from "../../state/guard.js";
@@ -42,19 +43,28 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): P
   // shrink batches to one row each, nor a fast one grow them without end.
   const minSize = Math.max(1, Math.floor(b.batch / 10));
   const maxSize = b.batch * 10;
+  let implicit = false;
   for (;;) {
     const batch = await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, cp.position, size) });
     if (!batch) break;
     const prev = cp.position;
     const t = performance.now();
-    try {
-      await c.gw.executeWithRetry({
+    const apply = () =>
+      c.gw.executeWithRetry({
         name: `${b.name} batch ${batch.from}..${batch.to}`,
-        run: (ctx) => applyBatch(ctx, b, key, c, prev, batch),
+        run: (ctx) => applyBatch(ctx, b, key, c, prev, batch, implicit),
         resolve: async (ctx) => {
           const now = await readCheckpoint(ctx, c.names, b.name);
           return now.position === prev ? { outcome: "not-committed" } : { outcome: "committed", value: undefined };
         },
+      });
+    try {
+      await apply().catch(async (e: unknown) => {
+        // A statement-mode pooler hid the server's answer to a failed batch (nothing committed):
+        // from now on send batches in the form it passes, and hear what happened.
+        if (implicit || b.kind !== "sql" || !isStatementModeRefusal(e)) throw e;
+        implicit = true;
+        await apply();
       });
     } catch (e) {
       // Another runner moved the checkpoint: carry on from where it is now.
@@ -96,7 +106,11 @@ export function nextSize(size: number, lastMs: number, targetMs: number, minSize
   return Math.max(minSize, Math.min(maxSize, Math.round(size * factor)));
 }
 
-/** One batch: a single message for SQL backfills, header and tail around `run` for code ones. */
+/**
+ * One batch: a single message for SQL backfills, header and tail around `run` for code ones.
+ * `implicit` (SQL only, for a statement-mode pooler): no BEGIN and COMMIT, the message is one
+ * implicit transaction, which the server ends idle even when it fails (see batchText in migrate/sql-text.ts).
+ */
 async function applyBatch(
   ctx: UnitContext,
   b: Backfill,
@@ -104,10 +118,10 @@ async function applyBatch(
   c: PhaseContext,
   prev: string | null,
   batch: { from: string; to: string; n: number },
+  implicit: boolean,
 ): Promise<void> {
-  // A SQL batch is one message: an implicit transaction, no BEGIN (see transactionHeader in migrate/sql-text.ts).
   const head = [
-    ...(b.kind === "sql" ? [] : ["BEGIN"]),
+    ...(implicit ? [] : ["BEGIN"]),
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
     xactLock(c.names.schema, `backfill:${b.name}`),
     raiseIf(
@@ -118,7 +132,7 @@ async function applyBatch(
     ),
   ].join(";\n");
   const tail = `UPDATE ${c.names.backfills} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
-    WHERE name = ${quoteLiteral(b.name)};\nCOMMIT`;
+    WHERE name = ${quoteLiteral(b.name)}${implicit ? "" : ";\nCOMMIT"}`;
   const bound = (v: string) => `(${quoteLiteral(v)}::${key.type})`;
   if (b.kind === "sql") {
     const stmt = b.pieces.map((p) => (typeof p === "string" ? p : bound(p.param === "from" ? batch.from : batch.to))).join("");

@@ -1,4 +1,5 @@
 import { DatabaseError } from "../../errors.js";
+import { isStatementModeRefusal } from "../../gateway/classify.js";
 import type { UnitContext } from "../../gateway/gateway.js";
 import { appliedAmong } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
@@ -35,6 +36,8 @@ export async function applyBatch(batch: readonly SqlMigration[], c: PhaseContext
     remaining = remaining.filter((m) => !done.has(m.name));
   };
   const readBack = async (ctx: UnitContext) => settle(await appliedAmong(ctx, c.names, remaining.map((m) => m.name)));
+  // Set once a statement-mode pooler refused a message: then one implicit transaction a message.
+  let implicit = false;
 
   while (remaining.length) {
     try {
@@ -44,7 +47,7 @@ export async function applyBatch(batch: readonly SqlMigration[], c: PhaseContext
           // A retried message (after a lock timeout, say) may have committed its first migrations.
           if (ctx.attempt > 1) await readBack(ctx);
           if (!remaining.length) return;
-          lastSent = batchText(remaining, c);
+          lastSent = batchText(remaining, c, implicit);
           const results = await ctx.query(lastSent.text);
           settle(
             new Map(
@@ -59,6 +62,12 @@ export async function applyBatch(batch: readonly SqlMigration[], c: PhaseContext
         },
       });
     } catch (e) {
+      if (!implicit && isStatementModeRefusal(e)) {
+        // The pooler hid what the server said: send the rest in the form it passes, to hear it.
+        await c.gw.executeWithRetry({ name: "read back applied migrations", run: readBack });
+        implicit = true;
+        continue;
+      }
       if (!(e instanceof DatabaseError)) throw e;
       await c.gw.executeWithRetry({ name: "read back applied migrations", run: readBack });
       // Another runner applied the next one first: carry on with the rest.

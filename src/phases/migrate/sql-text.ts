@@ -13,10 +13,13 @@ export const alreadyApplied = "PGK01";
  * advisory lock (no lock_timeout on that wait: the holder is applying a migration,
  * and its lock ends with its transaction even if it dies), then the transaction
  * checks that no runner applied this migration meanwhile.
+ *
+ * `implicit`: no BEGIN; the message holds this one transaction and no COMMIT
+ * (see batchText).
  */
-export function transactionHeader(m: Migration, c: PhaseContext): string {
+export function transactionHeader(m: Migration, c: PhaseContext, implicit = false): string {
   return [
-    "BEGIN",
+    ...(implicit ? [] : ["BEGIN"]),
     "SET LOCAL lock_timeout = 0",
     xactLock(c.names.schema, "migrate"),
     `SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`,
@@ -53,18 +56,28 @@ export interface BatchText {
   readonly spans: readonly Span[];
 }
 
-/** Migrations as one message; `spans` maps server error positions back to files. */
-export function batchText(ms: readonly SqlMigration[], c: PhaseContext): BatchText {
+/**
+ * Migrations as one message; `spans` maps server error positions back to files.
+ *
+ * `implicit`: for a statement-mode pooler, which closes a client whose message
+ * ends inside a transaction, so that a failed migration reaches pgkeel as the
+ * pooler's 08P01 instead of the server's own error. Then the message holds the
+ * first migration alone, without BEGIN and COMMIT: the server runs it as one
+ * implicit transaction, rolls it back on an error and ends the message idle.
+ * (Several transactions in one message need COMMITs, which in an implicit
+ * transaction each log a warning on the server, so this is not the default.)
+ */
+export function batchText(ms: readonly SqlMigration[], c: PhaseContext, implicit = false): BatchText {
   let text = "";
   const spans: Span[] = [];
-  for (const m of ms) {
-    text += transactionHeader(m, c);
+  for (const m of implicit ? ms.slice(0, 1) : ms) {
+    text += transactionHeader(m, c, implicit);
     for (const stmt of m.statements) {
       spans.push({ at: text.length, migration: m, stmt });
       // The newline ends a trailing line comment before the semicolon.
       text += `${stmt.text}\n;\n`;
     }
-    text += `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\nCOMMIT;\n`;
+    text += `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\n${implicit ? "" : "COMMIT;\n"}`;
   }
   return { text, spans };
 }
