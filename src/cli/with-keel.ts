@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../config/config.js";
+import { dotEnvDatabaseUrl } from "../config/dotenv.js";
 import { secretsOf } from "../gateway/redact.js";
 import { createKeel, type Keel, type KeelOptions } from "../keel.js";
 import { Output } from "./output.js";
@@ -42,6 +43,7 @@ export async function withKeel(
   const out = new Output({ json: !!flags.json, quiet: !!flags.quiet, eventsToStdout });
   out.secrets = [...secretsOf(flags.url), ...secretsOf(process.env.DATABASE_URL)];
   const cwd = resolve(flags.cwd ?? process.cwd());
+  out.secrets.push(...secretsOf(dotEnvDatabaseUrl(cwd)));
   // Secrets of the config's URLs are known before anything can print them.
   try {
     const { config } = await loadConfig(cwd, flags.config);

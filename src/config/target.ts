@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { redactUrl } from "../gateway/redact.js";
 import type { KeelConfig } from "./config.js";
+import { dotEnvDatabaseUrl } from "./dotenv.js";
 
 /** The one database a run talks to, chosen once at start (SPEC section 3). */
 export type Target =
@@ -16,7 +17,15 @@ export interface TargetInputs {
   readonly cwd: string;
 }
 
-/** First found wins: `--url`, `--via NAME` (config `urls`), `DATABASE_URL`, config `url`, else PGlite. */
+const fixes = "pass --url, set DATABASE_URL, or set url in pgkeel.config";
+
+/**
+ * First found wins: `--url`, `--via NAME` (config `urls`), `DATABASE_URL` (the
+ * environment's, else the project's `.env`), config `url`. The embedded PGlite
+ * database only when nothing at all names a database: an empty DATABASE_URL, a
+ * config with `urls` but none chosen, or NODE_ENV=production is a
+ * configuration error, never a silent throwaway database.
+ */
 export function chooseTarget(i: TargetInputs): Target {
   if (i.url && i.via) throw new UsageError("--url and --via cannot be used together");
   if (i.url) return fromUrl(i.url, "--url");
@@ -28,8 +37,30 @@ export function chooseTarget(i: TargetInputs): Target {
     }
     return fromUrl(url, `config urls.${i.via}`);
   }
-  if (i.env.DATABASE_URL) return fromUrl(i.env.DATABASE_URL, "DATABASE_URL");
+  const env = i.env.DATABASE_URL;
+  if (env !== undefined) {
+    if (!env.trim()) {
+      throw new UsageError(
+        "DATABASE_URL is set but empty: set it to a postgres:// URL, or unset it to use the embedded database (pgkeel uses that only when nothing names a database)",
+      );
+    }
+    return fromUrl(env, "DATABASE_URL");
+  }
+  const dotEnv = dotEnvDatabaseUrl(i.cwd);
+  if (dotEnv !== undefined) {
+    if (!dotEnv.trim()) throw new UsageError(`DATABASE_URL in ${resolve(i.cwd, ".env")} is empty: give it a postgres:// URL, or remove the line`);
+    return fromUrl(dotEnv, "DATABASE_URL in .env");
+  }
   if (i.config.url) return fromUrl(i.config.url, "config url");
+  const names = Object.keys(i.config.urls ?? {});
+  if (names.length) {
+    throw new UsageError(
+      `the config names URLs (${names.join(", ")}) but none is chosen: pass --via ${names[0]} (or another name), or set url in the config`,
+    );
+  }
+  if (i.env.NODE_ENV === "production") {
+    throw new UsageError(`no database URL, and NODE_ENV=production: pgkeel will not use its embedded database in production; ${fixes}`);
+  }
   const dir = resolve(i.cwd, ".pgkeel", "pglite");
   return { kind: "pglite", dir, display: `embedded PGlite database in ${dir}` };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chooseTarget } from "../../src/config/target.js";
+import { makeProject } from "../support/project.js";
 
 /** One URL per run, first found wins (SPEC section 3). */
 const env = (DATABASE_URL?: string) => (DATABASE_URL ? { DATABASE_URL } : {});
@@ -34,5 +35,19 @@ describe("connection target", () => {
     })();
     expect(e?.exitCode).toBe(2);
     expect(e?.message).not.toContain("sekrit");
+  });
+
+  it("DATABASE_URL from the project's .env only when the environment has none", () => {
+    const cwd = makeProject({ ".env": "DATABASE_URL=postgres://f:fpw@dotenv/db\n" });
+    expect(chooseTarget({ env: {}, config, cwd })).toMatchObject({ source: "DATABASE_URL in .env", display: "postgres://f:***@dotenv/db (from DATABASE_URL in .env)" });
+    expect(chooseTarget({ env: env("postgres://e@env/db"), config, cwd })).toMatchObject({ source: "DATABASE_URL" });
+    expect(chooseTarget({ via: "pooler", env: {}, config, cwd })).toMatchObject({ source: "config urls.pooler" });
+  });
+  it("refuses what only looks like no database: empty DATABASE_URL, urls without a choice, production", () => {
+    expect(() => chooseTarget({ env: { DATABASE_URL: "" }, config: {}, cwd: "/p" })).toThrow(/DATABASE_URL is set but empty/);
+    expect(() => chooseTarget({ env: { DATABASE_URL: "" }, config, cwd: "/p" })).toThrow(/DATABASE_URL is set but empty/);
+    expect(() => chooseTarget({ env: {}, config: { urls: config.urls }, cwd: "/p" })).toThrow(/names URLs \(pooler, direct\) but none is chosen/);
+    expect(() => chooseTarget({ env: { NODE_ENV: "production" }, config: {}, cwd: "/p" })).toThrow(/NODE_ENV=production/);
+    expect(chooseTarget({ env: { NODE_ENV: "production" }, config, cwd: "/p" })).toMatchObject({ source: "config url" });
   });
 });

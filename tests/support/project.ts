@@ -22,18 +22,33 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the built `pgkeel` binary as its own OS process. DATABASE_URL is cleared unless given. */
+/**
+ * Runs the built `pgkeel` binary as its own OS process. DATABASE_URL is removed
+ * from its environment unless `env` gives it (an empty one is an error to pgkeel);
+ * a key given as undefined is removed too. `onStderr` sees standard error as it arrives.
+ */
 export function runCli(
   args: string[],
-  opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number; killWhen?: () => Promise<boolean> },
+  opts: {
+    cwd: string;
+    env?: Record<string, string | undefined>;
+    killAfterMs?: number;
+    killWhen?: () => Promise<boolean>;
+    onStderr?: (soFar: string) => void;
+  },
 ): Promise<CliRun> {
   return new Promise((resolvePromise) => {
-    const env = { ...process.env, DATABASE_URL: "", ...opts.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+    if (opts.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
+    for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
     const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      opts.onStderr?.(stderr);
+    });
     if (opts.killAfterMs !== undefined) setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
     let exited = false;
     if (opts.killWhen) {
