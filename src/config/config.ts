@@ -26,9 +26,10 @@ export interface KeelConfig {
   readonly claimTtlSeconds?: number;
 }
 
-const kinds: Record<keyof KeelConfig, "string" | "number" | "record"> = {
+type Kind = "string" | "number" | "urls";
+const kinds: Record<keyof KeelConfig, Kind> = {
   url: "string",
-  urls: "record",
+  urls: "urls",
   migrationsDir: "string",
   indexesDir: "string",
   backfillsDir: "string",
@@ -57,33 +58,40 @@ export async function loadConfig(cwd: string, explicit?: string): Promise<{ conf
   return { config: validate(raw, file), file };
 }
 
-/** Imports a .ts/.mjs/.js module without a build step; returns its default export, or the module. */
+/**
+ * Imports a .ts/.mjs/.js module without a build step; returns its default export, or the module.
+ * In a CommonJS project (package.json without `"type": "module"`) tsx compiles
+ * `export default x` to CommonJS, which arrives as `{ default: { default: x } }`:
+ * the inner default is the one the file meant.
+ */
 export async function importModule(file: string): Promise<unknown> {
   const mod = (file.endsWith(".ts") || file.endsWith(".mts") || file.endsWith(".cts")
     ? await (await import("tsx/esm/api")).tsImport(pathToFileURL(file).href, import.meta.url)
     : await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  return mod.default ?? mod;
+  const value = mod.default ?? mod;
+  const compiled = value as { __esModule?: unknown; default?: unknown } | null;
+  if (typeof compiled === "object" && compiled !== null && compiled.__esModule === true && compiled.default !== undefined) return compiled.default;
+  return value;
 }
+
+const typeOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "an array" : `a ${typeof v}`);
 
 function validate(raw: unknown, file: string): KeelConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new UsageError(`${file}: the config must be an object`);
+    throw new UsageError(`${file}: the config must be an object (export default { url: ..., migrationsDir: ... }), got ${typeOf(raw)}`);
   }
+  const bad = (key: string, want: string, value: unknown) => new UsageError(`${file}: ${key} must be ${want}, got ${typeOf(value)}`);
   for (const [key, value] of Object.entries(raw)) {
     const kind = kinds[key as keyof KeelConfig];
     if (!kind) {
       throw new UsageError(`${file}: unknown config key "${key}" (known: ${Object.keys(kinds).join(", ")})`);
     }
-    const ok =
-      kind === "record"
-        ? typeof value === "object" && value !== null && Object.values(value).every((v) => typeof v === "string")
-        : kind === "number"
-          ? typeof value === "number" && Number.isFinite(value) && value >= 0
-          : typeof value === "string";
-    if (!ok) {
-      const want = kind === "record" ? "an object of strings" : kind === "number" ? "a non-negative number" : "a string";
-      throw new UsageError(`${file}: config key "${key}" must be ${want}`);
-    }
+    if (kind === "urls") {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(key, 'an object of name: URL ({ "direct": "postgres://..." })', value);
+      for (const [name, url] of Object.entries(value)) if (typeof url !== "string") throw bad(`${key}.${name}`, "a string (a postgres:// URL)", url);
+    } else if (kind === "number") {
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw bad(key, "a non-negative number", value);
+    } else if (typeof value !== "string") throw bad(key, "a string", value);
   }
   return raw as KeelConfig;
 }

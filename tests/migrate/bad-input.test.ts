@@ -27,7 +27,7 @@ describe("refused before anything runs (exit 1 or 2), nothing changed", () => {
     ["code migration without up", { "db/migrations/002_b.mjs": "export const nothing = 1;" }, [], 1, /002_b\.mjs: a code migration must export async function up/],
     ["missing directory named by a flag", {}, ["--migrations-dir", "db/nope"], 2, /db\/nope: directory not found/],
     ["unknown config key", { "pgkeel.config.json": JSON.stringify({ migrationDir: "x" }) }, [], 2, /pgkeel\.config\.json: unknown config key "migrationDir"/],
-    ["config key of the wrong type", { "pgkeel.config.json": JSON.stringify({ maxRetries: "ten" }) }, [], 2, /config key "maxRetries" must be a non-negative number/],
+    ["config key of the wrong type", { "pgkeel.config.json": JSON.stringify({ maxRetries: "ten" }) }, [], 2, /pgkeel\.config\.json: maxRetries must be a non-negative number/],
     ["config that does not parse", { "pgkeel.config.json": "{ url: " }, [], 2, /pgkeel\.config\.json: cannot load config/],
     ["missing directory named in the config", { "pgkeel.config.json": JSON.stringify({ migrationsDir: "db/elsewhere" }) }, [], 2, /db\/elsewhere: directory not found/],
   ];
