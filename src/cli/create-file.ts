@@ -12,7 +12,7 @@ export function createFile(cwd: string, dir: string, rawName: string, kind: "mig
   if (existsSync(file)) throw new UsageError(`create: ${relative(cwd, file)} already exists`);
   mkdirSync(folder, { recursive: true });
   const body = {
-    migration: `-- ${name}\n-- Runs in one transaction with its tracking row. Directives: -- pgkeel:lock-timeout 5s, -- pgkeel:no-transaction\n\n`,
+    migration: `-- ${name}\n-- Runs in one transaction with its tracking row. Directives: -- pgkeel:lock-timeout 5s, -- pgkeel:no-transaction\n-- Write its SQL below: pgkeel refuses a migration with no statements.\n\n`,
     index: `-- ${name}: built with CREATE INDEX CONCURRENTLY whatever this file says.\nCREATE INDEX ${name} ON table_name (column_name);\n`,
     backfill: `-- pgkeel:backfill table=table_name key=id batch=5000\nUPDATE table_name SET column_name = column_name\n WHERE id BETWEEN :from AND :to;\n`,
   }[kind];

@@ -23,6 +23,12 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
   const text = readFileSync(f.path, "utf8");
   const parsed = await parseSqlFile(text, f.display);
   const directives = readDirectives(parsed.leadingComments, f.display);
+  if (parsed.statements.length === 0) {
+    throw new InputError(
+      { file: f.display },
+      "the migration has no statements: the file is empty, or holds only comments (as one just made by pgkeel create does); write its SQL, or delete the file",
+    );
+  }
   for (const s of parsed.statements) {
     if (isTransactionControl(s)) {
       throw new InputError(
