@@ -91,10 +91,23 @@ export class RetriesExhaustedError extends PgkeelError {
     readonly unit: string,
     readonly attempts: number,
     readonly lastCause: string,
+    /** From the first attempt to giving up. */
+    readonly elapsedMs?: number,
   ) {
-    super(`${unit}: gave up after ${attempts} attempts; last cause: ${lastCause}`);
+    const over = elapsedMs === undefined ? "" : ` over ${formatSeconds(elapsedMs)}`;
+    super(
+      `${unit}: gave up after ${attempts} attempts${over}; last cause: ${lastCause}. ` +
+        "To keep trying longer, raise --max-retries (attempts per unit, default 10) or --retry-cap (longest wait between attempts in ms, default 8000), or maxRetries / retryCapMs in the config",
+    );
     this.name = "RetriesExhaustedError";
   }
+}
+
+/** "0.4 s", "48 s", "3 min 5 s". */
+export function formatSeconds(ms: number): string {
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 /** Applied migrations were changed or are missing, or a new one sorts before the last applied. */

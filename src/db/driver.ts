@@ -23,6 +23,18 @@ export interface Session {
   release(broken: boolean): void;
 }
 
+/**
+ * Where a connection was going, without the password. The pg adapter attaches it
+ * to connect errors (as `error.endpoint`) so a refused login or an unreachable
+ * server can be reported by the names in the URL.
+ */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly database: string;
+}
+
 export interface Driver {
   readonly kind: "pg" | "pglite";
   acquire(): Promise<Session>;

@@ -1,10 +1,12 @@
+import { userInfo } from "node:os";
 import pg from "pg";
-import type { ConnectionTuning, Driver, Session, StatementResult } from "./driver.js";
+import type { ConnectionTuning, Driver, Endpoint, Session, StatementResult } from "./driver.js";
 
 /** A driver on node-postgres. `discard()` swaps in a whole new pool, as the gateway's retry requires. */
 export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
   const lastUsed = new WeakMap<pg.PoolClient, number>();
   let pool = newPool();
+  const endpoint = endpointOf(url);
 
   function newPool(): pg.Pool {
     const p = new pg.Pool({
@@ -48,7 +50,10 @@ export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
   return {
     kind: "pg",
     async acquire(): Promise<Session> {
-      const client = await checkedOut();
+      const client = await checkedOut().catch((e: unknown) => {
+        if (typeof e === "object" && e !== null) Object.defineProperty(e, "endpoint", { value: endpoint, enumerable: false });
+        throw e;
+      });
       const raw = client as unknown as { processID?: number; connection?: { stream?: { encrypted?: boolean } } };
       let released = false;
       return {
@@ -79,6 +84,22 @@ export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
       await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
     },
   };
+}
+
+/** The URL's host, port, role and database, with node-postgres's defaults for what it leaves out. */
+function endpointOf(url: string): Endpoint | undefined {
+  try {
+    const u = new URL(url);
+    const user = decodeURIComponent(u.username) || process.env.PGUSER || process.env.USER || userInfo().username;
+    return {
+      host: u.hostname || u.searchParams.get("host") || "localhost",
+      port: Number(u.port || 5432),
+      user,
+      database: decodeURIComponent(u.pathname.slice(1)) || user,
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function toResult(r: pg.QueryResult): StatementResult {

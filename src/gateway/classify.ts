@@ -1,3 +1,6 @@
+import type { Endpoint } from "../db/driver.js";
+import { isPoolerLoginRefusal, loginWording, unknownHostWording, unreachableWording } from "./failure-wording.js";
+
 /**
  * The classification table of SPEC section 4: what the gateway does with a failure.
  * Driven by SQLSTATE and socket error codes first, then by the messages drivers,
@@ -83,7 +86,7 @@ const readOnlyExhausted =
 const saturatedMessages = ["no more connections allowed", "emaxconn", "echeckouttimeout", "too many connections"];
 
 export function classify(err: unknown): Classified {
-  const e = (err ?? {}) as { code?: unknown; message?: unknown };
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; endpoint?: Endpoint; address?: unknown; port?: unknown };
   const code = typeof e.code === "string" ? e.code : undefined;
   const message = typeof e.message === "string" ? e.message : String(err);
   // EPIPE has the shape of a SQLSTATE too, so socket codes are recognised first.
@@ -91,7 +94,7 @@ export function classify(err: unknown): Classified {
   const sqlstate = !socketCode && code && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
   const lower = message.toLowerCase();
   const reason = `${code ? `${code} ` : ""}${message}`.trim();
-  const as = (kind: FailureKind): Classified => ({ kind, reason, sqlstate });
+  const as = (kind: FailureKind, why = reason): Classified => ({ kind, reason: why, sqlstate });
 
   if (sqlstate) {
     if (sqlstate === "53300" || sqlstate === "53400") return as("saturated");
@@ -99,16 +102,18 @@ export function classify(err: unknown): Classified {
     if (isStatementModeRefusal(err)) return { kind: "login", reason: `${reason}: ${statementModeFix}`, sqlstate };
     // A failover: the name now points at a server that is (still, or now) a read-only standby.
     if (sqlstate === "25006") return { kind: "failover", reason, sqlstate, whenExhausted: readOnlyExhausted };
+    if (sqlstate === "08P01" && isPoolerLoginRefusal(message)) return as("login", loginWording(sqlstate, message, e.endpoint));
     if (sqlstate.startsWith("08") || connectionStates.has(sqlstate)) return as("connection");
     if (sqlstate === "55P03") return as("lock-timeout");
     if (sqlstate === "40001" || sqlstate === "40P01") return as("rolled-back");
-    if (sqlstate === "28P01" || sqlstate === "28000" || sqlstate === "3D000") return as("login");
+    if (sqlstate === "28P01" || sqlstate === "28000" || sqlstate === "3D000") return as("login", loginWording(sqlstate, message, e.endpoint));
     return as("fatal");
   }
   if (saturatedMessages.some((m) => lower.includes(m))) return as("saturated");
-  if (socketCode) return as("connection");
+  if (socketCode) return as("connection", code === "ECONNREFUSED" ? unreachableWording(e, e.endpoint) : reason);
   // A host name that does not resolve, or TLS the server cannot satisfy: settings errors, not passing faults.
-  if (code === "ENOTFOUND" || (code && tlsSettingsCodes.has(code))) return as("login");
+  if (code === "ENOTFOUND") return as("login", unknownHostWording(message, e.endpoint));
+  if (code && tlsSettingsCodes.has(code)) return as("login");
   if (tlsSettingsMessages.some((m) => lower.includes(m))) return as("login");
   if (connectionMessages.some((m) => lower.includes(m))) return as("connection");
   return as("fatal");

@@ -100,6 +100,7 @@ export class Gateway {
   /** Runs `unit` until it succeeds, fails for good, or the retry budget is spent. */
   async executeWithRetry<T>(unit: Unit<T>): Promise<T> {
     let mustResolve = false;
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       // A late retry (a claim heartbeat, say) must not reopen a pool after close().
       if (this.closed) throw new Error(`${unit.name}: the gateway is closed`);
@@ -133,7 +134,7 @@ export class Gateway {
         if (failure.kind === "connection" && inFlight) mustResolve = true;
         if (!isRetryable(failure.kind)) throw this.final(unit, err, failure);
         if (attempt >= this.policy.maxAttempts) {
-          throw new RetriesExhaustedError(unit.name, attempt, failure.whenExhausted ? `${failure.reason}; ${failure.whenExhausted}` : failure.reason);
+          throw new RetriesExhaustedError(unit.name, attempt, failure.whenExhausted ? `${failure.reason}; ${failure.whenExhausted}` : failure.reason, performance.now() - started);
         }
         const waitMs = backoffMs(this.policy, attempt);
         this.onEvent({ type: "retry", unit: unit.name, attempt, kind: failure.kind, reason: failure.reason, waitMs });

@@ -13,6 +13,7 @@ export const tightBouncerUrl = (): string => inject("pgbouncerTightUrl");
 export const statementBouncerUrl = (): string => inject("pgbouncerStatementUrl");
 /** The server's major version (12 to 18): PGKEEL_TEST_PG, default 18. */
 export const serverMajor = (): number => inject("pgMajor");
+export const authBouncerUrl = (): string => inject("pgbouncerAuthUrl");
 
 let counter = 0;
 

@@ -24,6 +24,8 @@ declare module "vitest" {
     pgbouncerStatementUrl: string;
     /** The major version of the embedded server (from PGKEEL_TEST_PG), or of DATABASE_URL's. */
     pgMajor: number;
+    /** A PgBouncer that checks passwords itself (auth_type md5 against its userlist), for its login errors. */
+    pgbouncerAuthUrl: string;
   }
 }
 
@@ -47,6 +49,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const statement = b.skip ? { url: "" } : await startPgBouncer(pgUrl, 500, "statement").catch(() => ({ url: "" }));
   project.provide("pgbouncerStatementUrl", statement.url);
   project.provide("pgMajor", embedded ? testMajor() : await majorOf(pgUrl));
+  const auth = b.skip ? { url: "" } : await startPgBouncer(pgUrl, 500, "transaction", "md5").catch(() => ({ url: "" }));
+  project.provide("pgbouncerAuthUrl", auth.url);
   return async () => {
     for (const b of bouncers) b.kill("SIGTERM");
     await embedded?.shutdown();
@@ -65,7 +69,12 @@ async function majorOf(url: string): Promise<number> {
   }
 }
 
-async function startPgBouncer(pgUrl: string, maxClientConn = 500, poolMode: "transaction" | "statement" = "transaction"): Promise<{ url: string; skip: string }> {
+async function startPgBouncer(
+  pgUrl: string,
+  maxClientConn = 500,
+  poolMode: "transaction" | "statement" = "transaction",
+  authType: "trust" | "md5" = "trust",
+): Promise<{ url: string; skip: string }> {
   const bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((p) => {
     try {
       execFileSync(p, ["--version"], { stdio: "ignore" });
@@ -92,7 +101,7 @@ async function startPgBouncer(pgUrl: string, maxClientConn = 500, poolMode: "tra
       "listen_addr = 127.0.0.1",
       `listen_port = ${port}`,
       "unix_socket_dir =",
-      "auth_type = trust",
+      `auth_type = ${authType}`,
       `auth_file = ${join(dir, "userlist.txt")}`,
       `pool_mode = ${poolMode}`,
       `max_client_conn = ${maxClientConn}`,
