@@ -2,8 +2,11 @@ import { describe, expect, it } from "vitest";
 import { classify } from "../../src/gateway/classify.js";
 
 /**
- * The classifier on the exact messages PgBouncer 1.18 sent here (08P01, FATAL), including
- * the forms the test bed's wildcard PgBouncer does not produce (a [databases] list without `*`).
+ * The classifier on the messages PgBouncer 1.18 sent here, all 08P01 FATAL: "password
+ * authentication failed" (auth_type md5), "SASL authentication failed" (scram-sha-256),
+ * "no such database: X" (a [databases] list without `*`, which the test bed's PgBouncer
+ * does not have) and 'database "X" does not exist' (with `*`); "no such user: X" is
+ * PgBouncer's wording for a role it cannot look up.
  */
 const endpoint = { host: "db.internal", port: 6432, user: "app", database: "shop" };
 const err = (code: string, message: string, extra: object = {}) => Object.assign(new Error(message), { code, severity: "FATAL", ...extra });
