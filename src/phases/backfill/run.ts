@@ -5,7 +5,8 @@ import { quoteLiteral } from "../../state/quote.js";
 import { raiseIf } from "../../state/guard.js";
 import { xactLock, type StateNames } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
-import type { Backfill } from "./declared.js";
+import type { Backfill, BackfillTx } from "./declared.js";
+import { strictApi } from "../strict-api.js";
 import { nextBatch, type KeyInfo } from "./keyset.js";
 
 
@@ -140,6 +141,6 @@ async function applyBatch(
     return;
   }
   await ctx.query(head);
-  await b.run({ sql: (text, params) => ctx.rows(text, params) }, { from: batch.from, to: batch.to });
+  await b.run(strictApi<BackfillTx>({ sql: (text, params) => ctx.rows(text, params) }, "tx", b.file, ["sql(text, params?)"]), { from: batch.from, to: batch.to });
   await ctx.query(tail);
 }
