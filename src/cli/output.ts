@@ -1,30 +1,43 @@
-import cliProgress from "cli-progress";
 import type { KeelEvent } from "../events.js";
 import { PgkeelError } from "../errors.js";
 import { redactText } from "../gateway/redact.js";
+import { painter, type Paint } from "./colour.js";
+import { backfillLine, count, duration, indexLine, timeLeft } from "./progress-line.js";
+import { TtyProgress } from "./progress.js";
+
+/** Off a terminal (a CI log), at most one progress line per unit this often. */
+const logProgressEveryMs = 5_000;
 
 /**
  * Where the CLI's words go: results on stdout; banners, progress and logs on
  * stderr; with `--json`, events one per line on stdout. Every line passes through
- * the redactor first (SPEC guarantee 9).
+ * the redactor first (SPEC guarantee 9). On a terminal, progress is one updating
+ * line per unit and states and errors have colour; in a log, plain lines.
  */
 export class Output {
   secrets: string[] = [];
   private readonly lastProgress = new Map<string, number>();
-  private bar: cliProgress.SingleBar | undefined;
+  private readonly progress: TtyProgress | undefined;
+  /** Colour for what goes to stdout and to stderr. */
+  readonly paint: { out: Paint; err: Paint };
 
   constructor(
     private readonly mode: { json: boolean; quiet: boolean; eventsToStdout: boolean },
     private readonly out: NodeJS.WritableStream = process.stdout,
     private readonly err: NodeJS.WritableStream = process.stderr,
-  ) {}
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.paint = { out: painter(out), err: painter(err) };
+    const tty = (err as { isTTY?: boolean }).isTTY === true;
+    if (tty && !mode.quiet && !(mode.json && mode.eventsToStdout)) this.progress = new TtyProgress(err);
+  }
 
   result(text: string): void {
     this.out.write(`${this.clean(text)}\n`);
   }
 
   log(text: string): void {
-    if (!this.mode.quiet) this.err.write(`${this.clean(text)}\n`);
+    if (!this.mode.quiet) this.line(text);
   }
 
   event(e: KeelEvent): void {
@@ -32,55 +45,51 @@ export class Output {
       this.out.write(`${this.clean(JSON.stringify({ time: new Date().toISOString(), ...e }))}\n`);
       return;
     }
-    const tty = (this.err as { isTTY?: boolean }).isTTY === true && !this.mode.quiet;
-    if (e.type === "backfill-progress" && tty) return this.drawBar(e);
-    if (e.type === "backfill-done") this.stopBar();
-    // Progress: every update on a terminal, every 10 s in a log.
-    if ((e.type === "index-progress" || e.type === "backfill-progress") && !tty) {
-      const now = performance.now();
-      if (now - (this.lastProgress.get(e.name) ?? 0) < 10_000) return;
-      this.lastProgress.set(e.name, now);
-    }
-    const line = describe(e);
+    if (e.type === "backfill-progress" || e.type === "index-progress") return this.showProgress(e);
+    if (e.type === "backfill-start" || e.type === "index-start") this.lastProgress.set(e.name, this.now());
+    if (e.type === "backfill-done") this.progress?.remove(`backfill:${e.name}`);
+    if (e.type === "index-done") this.progress?.remove(`index:${e.name}`);
+    const line = describe(e, this.paint.err);
     if (line === undefined) return;
     // Retries and warnings are shown even with --quiet: they explain slowness.
-    if (e.type === "retry" || e.type === "warning") this.err.write(`${this.clean(line)}\n`);
+    if (e.type === "retry" || e.type === "warning") this.line(line);
     else this.log(line);
   }
 
-  /** A bar per backfill on a terminal: rows done of the estimate, rows per second, time left. */
-  private drawBar(e: Extract<KeelEvent, { type: "backfill-progress" }>): void {
-    const total = Math.max(e.estimatedRows, e.rowsDone, 1);
-    if (!this.bar) {
-      this.bar = new cliProgress.SingleBar(
-        {
-          stream: this.err,
-          format: `  ${e.name} [{bar}] {value}/{total} rows | {rate} rows/s | {left} left | batch {batch}`,
-          hideCursor: true,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      this.bar.start(total, e.rowsDone, { rate: 0, left: "?", batch: e.batchSize });
+  /** On a terminal, the unit's one line, redrawn; in a log, a line now and then. */
+  private showProgress(e: Extract<KeelEvent, { type: "backfill-progress" | "index-progress" }>): void {
+    if (this.mode.quiet) return;
+    if (this.progress) {
+      const render = e.type === "backfill-progress" ? (w: number) => this.clean(backfillLine(e, w)) : (w: number) => this.clean(indexLine(e, w));
+      return this.progress.show(`${e.type === "backfill-progress" ? "backfill" : "index"}:${e.name}`, render);
     }
-    this.bar.setTotal(total);
-    this.bar.update(e.rowsDone, { rate: e.rowsPerSecond, left: e.etaSeconds === null ? "?" : `${e.etaSeconds} s`, batch: e.batchSize });
+    const now = this.now();
+    if (now - (this.lastProgress.get(e.name) ?? 0) < logProgressEveryMs) return;
+    this.lastProgress.set(e.name, now);
+    this.line(describeProgress(e));
   }
 
-  private stopBar(): void {
-    this.bar?.stop();
-    this.bar = undefined;
+  /** Stops the progress lines; call before the process ends. */
+  close(): void {
+    this.progress?.stop();
   }
 
   failure(e: unknown): number {
-    this.stopBar();
+    this.progress?.stop();
     const code = e instanceof PgkeelError ? e.exitCode : 1;
     const message = e instanceof Error ? e.message : String(e);
     if (this.mode.json && this.mode.eventsToStdout) {
       this.out.write(`${this.clean(JSON.stringify({ type: "error", exitCode: code, error: e instanceof Error ? e.name : "Error", message }))}\n`);
     }
-    this.err.write(`pgkeel: ${this.clean(message)}\n`);
+    this.err.write(`${this.paint.err("red", `pgkeel: ${this.clean(message)}`)}\n`);
     if (!(e instanceof PgkeelError) && e instanceof Error && process.env.PGKEEL_DEBUG) this.err.write(`${this.clean(e.stack ?? "")}\n`);
     return code;
+  }
+
+  /** A line on stderr, above any progress lines. */
+  private line(text: string): void {
+    if (this.progress) this.progress.log(this.clean(text));
+    else this.err.write(`${this.clean(text)}\n`);
   }
 
   private clean(text: string): string {
@@ -88,16 +97,30 @@ export class Output {
   }
 }
 
-function describe(e: KeelEvent): string | undefined {
+/** "1 migration", "2 migrations". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${count(n)} ${n === 1 ? one : many}`;
+}
+
+function describeProgress(e: Extract<KeelEvent, { type: "backfill-progress" | "index-progress" }>): string {
+  if (e.type === "index-progress") {
+    const blocks = e.blocksTotal ? `, ${Math.round((100 * e.blocksDone) / e.blocksTotal)}% of blocks` : "";
+    return `    ${e.name}: ${e.phase}${blocks}, ${duration(e.elapsedMs / 1000)}`;
+  }
+  const left = timeLeft(e.etaSeconds);
+  return `    ${e.name}: ${count(e.rowsDone)} of about ${count(Math.max(e.estimatedRows, e.rowsDone))} rows, ${count(e.rowsPerSecond)} rows/s${left ? `, ${left}` : ""}, batch ${count(e.batchSize)}`;
+}
+
+function describe(e: KeelEvent, paint: Paint): string | undefined {
   switch (e.type) {
     case "target":
-      return e.embedded ? `pgkeel: no database URL given: using the ${e.display}` : `pgkeel: target ${e.display}`;
+      return e.embedded ? paint("yellow", `pgkeel: no database URL given: using the ${e.display}`) : `pgkeel: target ${e.display}`;
     case "phase":
       return `${e.phase}: ${e.pending === 0 ? "nothing to do" : `${e.pending} pending`}`;
     case "migration-start":
       return undefined;
     case "migration-applied":
-      return e.by === "this-run" ? `  applied ${e.name} (${e.ms} ms)` : `  ${e.name} was applied by another runner`;
+      return e.by === "this-run" ? `  ${paint("green", "applied")} ${e.name} (${e.ms} ms)` : `  ${e.name} was applied by another runner`;
     case "statement-applied":
       return `    ${e.migration}: statement ${e.index + 1} done (${e.ms} ms)`;
     case "wait-attempt":
@@ -105,24 +128,23 @@ function describe(e: KeelEvent): string | undefined {
     case "held":
       return `  ${e.name} waits for backfill ${e.backfill} (applied once it is done)`;
     case "waiting":
-      return `  waiting: ${e.what} is being worked on by ${e.holder}`;
+      return `  ${paint("cyan", "waiting")}: ${e.what} is being worked on by ${e.holder}`;
     case "retry":
-      return `  retry ${e.unit}: attempt ${e.attempt} failed (${e.kind}: ${e.reason}); next attempt in ${e.waitMs} ms`;
+      return `  ${paint("yellow", "retry")} ${e.unit}: attempt ${e.attempt} failed (${e.kind}: ${e.reason}); next attempt in ${e.waitMs} ms`;
     case "resolved":
       return `  ${e.unit}: connection lost mid-unit; read back from the database: ${e.outcome}`;
     case "warning":
-      return `  warning: ${e.message}`;
+      return `  ${paint("yellow", "warning")}: ${e.message}`;
     case "index-start":
       return `  building index ${e.name} on ${e.table} (${e.file}), concurrently`;
     case "index-progress":
-      return `    ${e.name}: ${e.phase}${e.blocksTotal ? `, ${Math.round((100 * e.blocksDone) / e.blocksTotal)}% of blocks` : ""}, ${(e.elapsedMs / 1000).toFixed(0)} s`;
-    case "backfill-start":
-      return `  backfilling ${e.name} on ${e.table} (about ${e.estimatedRows} rows${e.rowsDone ? `, ${e.rowsDone} done before` : ""})`;
     case "backfill-progress":
-      return `    ${e.name}: ${e.rowsDone} rows, ${e.rowsPerSecond} rows/s${e.etaSeconds === null ? "" : `, about ${e.etaSeconds} s left`}, batch ${e.batchSize}`;
+      return describeProgress(e);
+    case "backfill-start":
+      return `  backfilling ${e.name} on ${e.table} (about ${plural(e.estimatedRows, "row")}${e.rowsDone ? `, ${count(e.rowsDone)} done before` : ""})`;
     case "backfill-done":
-      return e.by === "this-run" ? `  finished ${e.name}: ${e.rows} rows (${e.ms} ms)` : `  ${e.name} was finished by another runner`;
+      return e.by === "this-run" ? `  ${paint("green", "finished")} ${e.name}: ${plural(e.rows, "row")} (${e.ms} ms)` : `  ${e.name} was finished by another runner`;
     case "index-done":
-      return e.by === "this-run" ? `  built ${e.name} (${e.ms} ms)` : e.by === "another-runner" ? `  ${e.name} was built by another runner` : undefined;
+      return e.by === "this-run" ? `  ${paint("green", "built")} ${e.name} (${e.ms} ms)` : e.by === "another-runner" ? `  ${e.name} was built by another runner` : undefined;
   }
 }

@@ -71,6 +71,7 @@ export async function withKeel(
   } catch (e) {
     return out.failure(e);
   } finally {
+    out.close();
     await keel.close().catch(() => {});
     stop.dispose();
   }

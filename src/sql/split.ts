@@ -35,7 +35,8 @@ export async function parseSqlFile(text: string, file: string): Promise<ParsedSq
     const err = e as Error & { sqlDetails?: { cursorPosition?: number } };
     const pos = err.sqlDetails?.cursorPosition;
     const at = pos === undefined ? {} : source.lineCol(source.charIndex(pos));
-    throw new InputError({ file, ...at }, `syntax error: ${err.message}`);
+    // libpg-query says "syntax error at or near ..." already; other parse errors get the prefix.
+    throw new InputError({ file, ...at }, /^syntax error/i.test(err.message) ? err.message : `syntax error: ${err.message}`);
   }
   // One scanner pass serves statement starts, directives and the checksum.
   const { tokens: all } = await scan(text);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Keel } from "../../keel.js";
-import type { Output } from "../output.js";
+import { plural, type Output } from "../output.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 const drift = (c: Command) =>
@@ -64,7 +64,7 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
           if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: true });
           const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
           if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
-          else out.log(`run: done (${r.migrate.applied.length} migrations applied, ${r.indexes.built.length} indexes built, ${r.backfill.done.length} backfills finished)`);
+          else out.log(`run: done (${plural(r.migrate.applied.length, "migration")} applied, ${plural(r.indexes.built.length, "index", "indexes")} built, ${plural(r.backfill.done.length, "backfill")} finished)`);
         }),
       );
     });

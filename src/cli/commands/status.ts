@@ -1,4 +1,6 @@
 import { gate } from "../check.js";
+import { stateStyle } from "../colour.js";
+import { plural } from "../output.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 /** `status [--json]`: every migration, index and backfill with its state. */
@@ -17,9 +19,10 @@ export function registerStatus({ cli, flags, setExit }: CommandHost): void {
             out.result(JSON.stringify(s));
             return o.check ? gate(s, out) : 0;
           }
-          for (const m of s.migrations) out.result(`migration  ${m.state.padEnd(8)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}${m.waitingOn ? `  (waiting on backfill ${m.waitingOn})` : ""}`);
-          for (const i of s.indexes) out.result(`index      ${i.state.padEnd(8)} ${i.name} on ${i.table}`);
-          for (const b of s.backfills) out.result(`backfill   ${b.state.padEnd(8)} ${b.name} (${b.rows} rows)`);
+          const state = (st: string) => out.paint.out(stateStyle(st), st.padEnd(8));
+          for (const m of s.migrations) out.result(`migration  ${state(m.state)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}${m.waitingOn ? `  (waiting on backfill ${m.waitingOn})` : ""}`);
+          for (const i of s.indexes) out.result(`index      ${state(i.state)} ${i.name} on ${i.table}`);
+          for (const b of s.backfills) out.result(`backfill   ${state(b.state)} ${b.name} (${plural(b.rows, "row")})`);
           if (!s.migrations.length && !s.indexes.length && !s.backfills.length) out.result("nothing declared");
           return o.check ? gate(s, out) : 0;
         }),
