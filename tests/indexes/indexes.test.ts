@@ -152,18 +152,38 @@ describe("pgkeel indexes", () => {
   it("a build running in another session: status says building; pgkeel waits for it and does not build again", async () => {
     const url = await copy();
     const pg = await import("pg");
-    const other = new pg.default.Client({ connectionString: url });
-    await other.connect();
+    const connect = async () => {
+      const c = new pg.default.Client({ connectionString: url });
+      await c.connect();
+      return c;
+    };
+    // An open writer transaction keeps the other session's build in "waiting for writers
+    // before build" (building, not valid) until this test lets it go: no timing involved.
+    const writer = await connect();
+    await writer.query("BEGIN");
+    await writer.query("LOCK TABLE big IN ROW EXCLUSIVE MODE");
+    const other = await connect();
     const running = other.query("CREATE INDEX CONCURRENTLY big_email_idx ON big (email)");
-    await new Promise((r) => setTimeout(r, 300));
+    const inProgress = async () =>
+      (await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_progress_create_index p JOIN pg_class i ON i.oid = p.index_relid WHERE i.relname = 'big_email_idx'"))[0]!.n;
+    while ((await inProgress()) === 0) await new Promise((r) => setTimeout(r, 20));
     const cwd = makeProject({ "db/indexes/big.sql": "CREATE INDEX big_email_idx ON big (email);" });
     const s = await runCli(["status", "--json", "--url", url], { cwd });
     expect(JSON.parse(s.stdout).indexes[0].state).toBe("building");
-    const r = await runCli(["indexes", "--url", url], { cwd });
+    // Released once pgkeel says it waits for the build, so it must have seen it running.
+    let released: Promise<unknown> | undefined;
+    const release = () => (released ??= writer.query("COMMIT"));
+    const r = await runCli(["indexes", "--url", url], {
+      cwd,
+      onStderr: (text) => {
+        if (text.includes("waiting: index big_email_idx")) void release();
+      },
+    }).finally(release);
     await running;
     await other.end();
+    await writer.end();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("waiting");
+    expect(r.stderr).toContain("waiting: index big_email_idx is being worked on by a build running in another session");
     expect(await builds(url)).toEqual([]);
     expect(await invalidIndexes(url)).toEqual([]);
   });
