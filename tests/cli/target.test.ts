@@ -27,13 +27,7 @@ describe("the embedded default never catches a deploy", () => {
     expect(r.stderr).not.toContain("PGlite");
     expect(existsSync(join(cwd, ".pgkeel"))).toBe(false);
   });
-
-  it("nothing names a database: the embedded database, said on the first line", async () => {
-    const cwd = makeProject(migration);
-    const r = await runCli(["migrate"], { cwd });
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr.split("\n")[0]).toBe(`pgkeel: no database URL given: using the embedded PGlite database in ${join(cwd, ".pgkeel/pglite")}`);
-  });
+  // Nothing names a database: the embedded one, said on the first line (tests/gateway/doctor.test.ts).
 });
 
 describe("the first line says where the URL came from", () => {

@@ -37,10 +37,10 @@ describe("PgBouncer's login errors are not retried", () => {
     expect(r.stderr).toContain('role "nobody_here"');
   });
 
-  it.each([
+  it.for([
     ["trust", () => bouncerUrl()],
     ["md5", () => authBouncerUrl()],
-  ])("a database that does not exist (PgBouncer %s): exit 2 at once, naming it and how to create it", async (_auth, url, ctx) => {
+  ] as const)("a database that does not exist (PgBouncer %s): exit 2 at once, naming it and how to create it", async ([, url], ctx) => {
     if (bouncerSkip() || !url()) ctx.skip();
     const r = await runCli(["migrate", "--url", withDatabase(url(), "no_such_db_here"), ...retryFlags], { cwd: makeProject({}) });
     expect(r.code, r.stderr).toBe(2);
