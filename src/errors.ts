@@ -93,12 +93,11 @@ export class RetriesExhaustedError extends PgkeelError {
     readonly lastCause: string,
     /** From the first attempt to giving up. */
     readonly elapsedMs?: number,
+    /** What a user changes to keep trying longer. */
+    howToWaitLonger = "raise --max-retries (attempts per unit, default 10) or --retry-cap (longest wait between attempts in ms, default 8000), or maxRetries / retryCapMs in the config",
   ) {
     const over = elapsedMs === undefined ? "" : ` over ${formatSeconds(elapsedMs)}`;
-    super(
-      `${unit}: gave up after ${attempts} attempts${over}; last cause: ${lastCause}. ` +
-        "To keep trying longer, raise --max-retries (attempts per unit, default 10) or --retry-cap (longest wait between attempts in ms, default 8000), or maxRetries / retryCapMs in the config",
-    );
+    super(`${unit}: gave up after ${attempts} attempts${over}; last cause: ${lastCause}. To keep trying longer, ${howToWaitLonger}`);
     this.name = "RetriesExhaustedError";
   }
 }

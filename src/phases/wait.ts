@@ -27,7 +27,7 @@ export async function waitForLogin(
     } catch (e) {
       if (!(e instanceof RetriesExhaustedError)) throw e;
       const left = timeoutMs - (performance.now() - started);
-      if (left <= 0) throw new RetriesExhaustedError(`wait: no login within ${timeoutMs / 1000} s`, attempt, e.lastCause);
+      if (left <= 0) throw new RetriesExhaustedError(`wait: no login within ${timeoutMs / 1000} s`, attempt, e.lastCause, undefined, "raise --timeout");
       const next = Math.min(left, Math.min(1000, 100 * 2 ** (attempt - 1)));
       onAttempt(attempt, e.lastCause, Math.round(next));
       await new Promise((r) => setTimeout(r, next));

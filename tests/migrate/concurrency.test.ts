@@ -69,7 +69,9 @@ describe("a runner killed with SIGKILL", () => {
   it("mid non-transactional migration: its claim lapses within the claim lifetime and the next run resumes at the first unrecorded statement", async () => {
     const url = await freshDatabase("kill_notx");
     const cwd = makeProject({
-      "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 3 }),
+      // Long enough that the next run, started at once, finds the claim still held on a
+      // loaded machine (at 3 s a slow CLI start saw it lapsed and never waited).
+      "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 10 }),
       "db/migrations/001_steps.sql": "-- pgkeel:no-transaction\nCREATE TABLE s1 (id int);\nSELECT pg_sleep(2);\nCREATE TABLE s2 (id int);",
     });
     // Killed once the first statement is recorded and the second (the sleep) runs.
@@ -85,7 +87,7 @@ describe("a runner killed with SIGKILL", () => {
     // CREATE TABLE s1 is not idempotent: exit 0 shows it was not run again.
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain("waiting");
-    expect(took).toBeLessThan(3_000 + 2_000 + 4_000);
+    expect(took).toBeLessThan(10_000 + 2_000 + 4_000);
     expect(await admin(url, "SELECT to_regclass('s2') IS NOT NULL AS ok")).toEqual([{ ok: true }]);
     expect(await admin(url, "SELECT step FROM pgkeel.migration_steps ORDER BY step")).toEqual([{ step: 0 }, { step: 1 }, { step: 2 }]);
   });

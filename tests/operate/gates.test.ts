@@ -93,7 +93,7 @@ describe("wait", () => {
     const cwd = makeProject({});
     const r = await runCli(["wait", "--timeout", "1s", "--url", "postgres://x@127.0.0.1:1/db"], { cwd });
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/wait: no login within 1 s: gave up after \d+ attempts; last cause: ECONNREFUSED/);
+    expect(r.stderr).toMatch(/wait: no login within 1 s: gave up after \d+ attempts; last cause: cannot reach 127\.0\.0\.1:1: is the server running\? \(ECONNREFUSED\)\. To keep trying longer, raise --timeout$/m);
     const url = new URL(await freshDatabase("wait_login"));
     url.password = "wrong-password";
     const t = Date.now();
