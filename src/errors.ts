@@ -164,3 +164,12 @@ export class PendingError extends PgkeelError {
     this.name = "PendingError";
   }
 }
+
+/** Another process kept the embedded database's directory for longer than the configured wait. */
+export class EmbeddedBusyError extends PgkeelError {
+  readonly exitCode = 3 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "EmbeddedBusyError";
+  }
+}

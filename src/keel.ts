@@ -9,8 +9,8 @@ import { pgDriver } from "./db/pg.js";
 import { pgliteDriver } from "./db/pglite.js";
 import type { EventSink, KeelEvent } from "./events.js";
 import { Gateway } from "./gateway/gateway.js";
-import { Claims } from "./state/claims.js";
-import { ensureState, stateNames } from "./state/schema.js";
+import { Claims, lapseClaims } from "./state/claims.js";
+import { ensureState, missingState, stateNames } from "./state/schema.js";
 import type { PhaseDir } from "./phases/files.js";
 import { loadMigrations } from "./phases/migrate/load.js";
 import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
@@ -52,6 +52,8 @@ export interface KeelOptions {
   readonly retryFirstMs?: number;
   /** A dead runner's claim lapses after this many seconds (default 30). */
   readonly claimTtlSeconds?: number;
+  /** How long to wait for another process using the embedded database before giving up with exit 3 (default 300). */
+  readonly embeddedWaitSeconds?: number;
   /** Receives every event: the target, phases, migrations, retries. */
   readonly onEvent?: EventSink;
   /** Environment to read `DATABASE_URL` from (default `process.env`). */
@@ -120,6 +122,7 @@ interface Session {
   readonly pooler: () => Promise<PoolerMode>;
   readonly serverVersion: () => Promise<ServerVersion>;
   readonly ready: () => Promise<void>;
+  readonly stateHas: (table: string) => Promise<boolean>;
 }
 
 /**
@@ -141,7 +144,14 @@ export function createKeel(options: KeelOptions = {}): Keel {
     const { config } = await loadConfig(cwd, options.config);
     const target = chooseTarget({ url: options.url, via: options.via, env: options.env ?? process.env, config, cwd });
     emit({ type: "target", display: target.display, embedded: target.kind === "pglite" });
-    const driver: Driver = target.kind === "pglite" ? pgliteDriver(target.dir) : pgDriver(target.url, defaultTuning);
+    const embeddedWait = options.embeddedWaitSeconds ?? config.embeddedWaitSeconds;
+    const driver: Driver =
+      target.kind === "pglite"
+        ? pgliteDriver(target.dir, {
+            ...(embeddedWait !== undefined && { waitMs: embeddedWait * 1000 }),
+            onWait: (holder) => emit({ type: "waiting", what: `the embedded database ${target.dir}`, holder }),
+          })
+        : pgDriver(target.url, defaultTuning);
     const gw = new Gateway(driver, {
       retry: {
         ...(options.maxRetries ?? config.maxRetries) !== undefined && { maxAttempts: options.maxRetries ?? config.maxRetries },
@@ -153,6 +163,8 @@ export function createKeel(options: KeelOptions = {}): Keel {
     });
     const names = stateNames(config.schema ?? "pgkeel");
     const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    let created = false;
+    const missing = memo(() => missingState(gw, names));
     return {
       cwd,
       config,
@@ -166,12 +178,18 @@ export function createKeel(options: KeelOptions = {}): Keel {
       backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),
       pooler: memo(() => detectPooler(gw)),
       serverVersion: memo(() => gw.executeWithRetry({ name: "read server version", run: readServerVersion })),
-      ready: memo(() => ensureState(gw, names)),
+      ready: memo(async () => {
+        await ensureState(gw, names);
+        created = true;
+        // Behind the directory lock this process is alone on the embedded database: a claim there is a dead runner's.
+        if (target.kind === "pglite") await lapseClaims(gw, names);
+      }),
+      stateHas: async (table) => created || !(await missing()).includes(table),
     };
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stop: options.signal });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {

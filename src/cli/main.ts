@@ -4,6 +4,8 @@ import { UsageError } from "../errors.js";
 import { program } from "./program.js";
 
 async function main(): Promise<void> {
+  // Names this process in `ps` and in the embedded database's lock file.
+  process.title = "pgkeel";
   let code = 0;
   const cli = program((c) => (code = c));
   try {

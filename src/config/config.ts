@@ -24,6 +24,8 @@ export interface KeelConfig {
   readonly retryFirstMs?: number;
   /** A dead runner's claim expires after this many seconds (default 30). */
   readonly claimTtlSeconds?: number;
+  /** How long to wait for another process using the embedded database, in seconds (default 300). */
+  readonly embeddedWaitSeconds?: number;
 }
 
 type Kind = "string" | "number" | "urls";
@@ -39,6 +41,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   retryCapMs: "number",
   retryFirstMs: "number",
   claimTtlSeconds: "number",
+  embeddedWaitSeconds: "number",
 };
 
 export const configNames = ["pgkeel.config.ts", "pgkeel.config.mjs", "pgkeel.config.js", "pgkeel.config.json"];

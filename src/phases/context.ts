@@ -17,7 +17,7 @@ export interface PhaseContext {
   readonly pooler: () => Promise<PoolerMode>;
   /** The server's version, read once per run when first asked for. */
   readonly serverVersion: () => Promise<ServerVersion>;
-  /** Creates pgkeel's schema and tables if missing; checked once per run, however many phases ask. */
+  /** Creates pgkeel's schema and tables if missing; checked once per run, however many phases ask. The phases that change the database call it first. */
   readonly ready: () => Promise<void>;
   /**
    * Aborted on a graceful stop (SIGINT / SIGTERM). Phases need not check it: the
@@ -25,4 +25,6 @@ export interface PhaseContext {
    * (a pause between batches) listen to it.
    */
   readonly stop?: AbortSignal;
+  /** Whether pgkeel's table `table` (one of `names`) exists. Reads only: what `status` and `plan` use instead of `ready`. */
+  readonly stateHas: (table: string) => Promise<boolean>;
 }

@@ -24,15 +24,23 @@ export function xactLock(schema: string, purpose: string): string {
   return `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`pgkeel:${schema}:${purpose}`)}, 0))`;
 }
 
-/** Creates pgkeel's schema and tables when any is missing. Safe when many runners start at once. */
-export async function ensureState(gw: Gateway, names: StateNames): Promise<void> {
+/**
+ * Which of pgkeel's tables do not exist yet. Reads only: `status`, `plan` and
+ * `doctor` use it, and must work with a read-only role or on a replica.
+ */
+export async function missingState(gw: Gateway, names: StateNames): Promise<string[]> {
   const tables = [names.migrations, names.steps, names.claims, names.indexBuilds, names.backfills];
-  const [row] = await gw.query<{ missing: number }>(
+  const rows = await gw.query<{ name: string }>(
     "check pgkeel state",
-    `SELECT count(*)::int AS missing FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
+    `SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
     [tables],
   );
-  if (row?.missing === 0) return;
+  return rows.map((r) => r.name);
+}
+
+/** Creates pgkeel's schema and tables when any is missing. Safe when many runners start at once. */
+export async function ensureState(gw: Gateway, names: StateNames): Promise<void> {
+  if ((await missingState(gw, names)).length === 0) return;
   await gw.query(
     "create pgkeel state",
     // One message, no BEGIN or COMMIT: the server runs it as one implicit transaction,

@@ -25,7 +25,8 @@ export interface CliRun {
 /**
  * Runs the built `pgkeel` binary as its own OS process. DATABASE_URL is removed
  * from its environment unless `env` gives it (an empty one is an error to pgkeel);
- * a key given as undefined is removed too. `onStderr` sees standard error as it arrives.
+ * a key given as undefined is removed too. `onStderr` sees standard error as it arrives;
+ * `killWhen` sees the output so far.
  */
 export function runCli(
   args: string[],
@@ -33,7 +34,7 @@ export function runCli(
     cwd: string;
     env?: Record<string, string | undefined>;
     killAfterMs?: number;
-    killWhen?: () => Promise<boolean>;
+    killWhen?: (output: { stdout: string; stderr: string }) => Promise<boolean> | boolean;
     onStderr?: (soFar: string) => void;
   },
 ): Promise<CliRun> {
@@ -55,7 +56,7 @@ export function runCli(
       // Poll for the moment to kill: a fixed delay misses it on a loaded machine.
       const poll = async () => {
         while (!exited) {
-          if (await opts.killWhen!().catch(() => false)) {
+          if (await Promise.resolve(opts.killWhen!({ stdout, stderr })).catch(() => false)) {
             child.kill("SIGKILL");
             return;
           }

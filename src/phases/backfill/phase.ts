@@ -22,11 +22,14 @@ export interface BackfillResult {
   readonly skipped: readonly string[];
 }
 
+/** Reads only: on a database pgkeel never touched, every backfill is pending. */
 export async function backfillStatus(c: PhaseContext, declared: readonly Backfill[]): Promise<BackfillStatus[]> {
-  await c.ready();
   const out: BackfillStatus[] = [];
+  const tracked = await c.stateHas(c.names.backfills);
   for (const b of declared) {
-    const cp = await c.gw.executeWithRetry({ name: `status of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
+    const cp = tracked
+      ? await c.gw.executeWithRetry({ name: `status of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) })
+      : { done: false, position: null, rowsDone: 0 };
     const state: BackfillState = cp.done ? "done" : cp.position !== null ? "partial" : "pending";
     out.push({ name: b.name, state, rows: cp.rowsDone, table: b.table, file: b.file });
   }
@@ -63,6 +66,7 @@ export async function backfill(
   /** Called as each backfill is found done (by this runner or another): `run` applies the migrations that wait on it. */
   onDone?: (name: string) => Promise<void>,
 ): Promise<BackfillResult> {
+  await c.ready();
   const status = await backfillStatus(c, declared);
   const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");
   const keys = new Map<string, KeyInfo>();

@@ -28,13 +28,15 @@ export interface MigrateResult {
 }
 
 
+/** Reads only: on a database pgkeel never touched, every migration is pending. */
 export async function migrationStatus(deps: PhaseContext, files: readonly Migration[]): Promise<MigrationStatus[]> {
-  await deps.ready();
-  return compare(files, await readApplied(deps.gw, deps.names));
+  const tracked = await deps.stateHas(deps.names.migrations);
+  return compare(files, tracked ? await readApplied(deps.gw, deps.names) : []);
 }
 
 /** Applies pending migrations in name order, after refusing drift (SPEC guarantee 7). */
 export async function migrate(deps: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateResult> {
+  await deps.ready();
   const status = await migrationStatus(deps, files);
   refuseDrift(status, opts);
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
