@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../support/project.js";
@@ -22,7 +24,10 @@ const expected = {
 
 describe("four `pgkeel run` at once on the embedded default", () => {
   it("all exit 0, every unit applied once, and the directory opens cleanly afterwards", async () => {
-    const cwd = makeProject({ ...embeddedProject(), ...released });
+    // They also find the lock of a process that is gone, and race to take it over.
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    const dead = { pid: gone, host: hostname(), nonce: "dead", title: "pgkeel run", since: "2026-01-01T00:00:00Z" };
+    const cwd = makeProject({ ...embeddedProject(), ...released, ".pgkeel/pglite.lock": JSON.stringify(dead) });
     const runs = await Promise.all(Array.from({ length: 4 }, () => runCli(["run", "--json"], { cwd })));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const all = runs.flatMap((r) => events(r.stdout));
