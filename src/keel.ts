@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { doctor, type DoctorReport } from "./catalog/doctor.js";
@@ -7,6 +8,7 @@ import { chooseTarget, type Target } from "./config/target.js";
 import { defaultTuning, type Driver } from "./db/driver.js";
 import { pgDriver } from "./db/pg.js";
 import { pgliteDriver } from "./db/pglite.js";
+import { UsageError } from "./errors.js";
 import type { EventSink, KeelEvent } from "./events.js";
 import { Gateway } from "./gateway/gateway.js";
 import { Claims, lapseClaims } from "./state/claims.js";
@@ -141,6 +143,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
 
   async function open(): Promise<Session> {
     const cwd = resolve(options.cwd ?? process.cwd());
+    projectFolder(cwd);
     const { config } = await loadConfig(cwd, options.config);
     const target = chooseTarget({ url: options.url, via: options.via, env: options.env ?? process.env, config, cwd });
     emit({ type: "target", display: target.display, embedded: target.kind === "pglite" });
@@ -314,6 +317,12 @@ function memo<T>(f: () => Promise<T>): () => Promise<T> {
       p = undefined;
       throw e;
     }));
+}
+
+/** A project folder that does not exist is a usage error, not an empty project. */
+function projectFolder(cwd: string): void {
+  if (!existsSync(cwd)) throw new UsageError(`${cwd}: project folder not found (--cwd or the cwd option)`);
+  if (!statSync(cwd).isDirectory()) throw new UsageError(`${cwd}: not a folder (--cwd or the cwd option names the project folder)`);
 }
 
 function dir(cwd: string, named: string | undefined, fallback: string): PhaseDir {

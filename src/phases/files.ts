@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, relative } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 
@@ -42,4 +42,46 @@ export function listPhaseFiles(dir: PhaseDir, cwd: string, exts: readonly string
     seen.set(f.name, f);
   }
   return files;
+}
+
+/**
+ * A file's text, refused unless it is valid UTF-8: decoding it anyway would
+ * change what runs (a Latin-1 é becomes U+FFFD). Names the first bad byte's
+ * line and column (in characters, as PostgreSQL counts them).
+ */
+export function readSource(path: string, display: string): string {
+  const bytes = readFileSync(path);
+  const bad = firstBadByte(bytes);
+  if (bad < 0) return bytes.toString("utf8");
+  const before = bytes.subarray(0, bad).toString("utf8");
+  const lineStart = before.lastIndexOf("\n") + 1;
+  throw new InputError(
+    { file: display, line: before.split("\n").length, column: [...before.slice(lineStart)].length + 1 },
+    `not valid UTF-8 (byte 0x${bytes[bad]!.toString(16)}): pgkeel reads every file as UTF-8; save it as UTF-8`,
+  );
+}
+
+/** Where the first byte sequence that is not well-formed UTF-8 (Unicode table 3-7) starts, or -1. */
+function firstBadByte(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    // Sequence length and the allowed range of its second byte, by lead byte.
+    const [len, lo, hi] =
+      c < 0x80 ? [1, 0, 0]
+      : c >= 0xc2 && c <= 0xdf ? [2, 0x80, 0xbf]
+      : c === 0xe0 ? [3, 0xa0, 0xbf]
+      : c === 0xed ? [3, 0x80, 0x9f]
+      : c >= 0xe1 && c <= 0xef ? [3, 0x80, 0xbf]
+      : c === 0xf0 ? [4, 0x90, 0xbf]
+      : c >= 0xf1 && c <= 0xf3 ? [4, 0x80, 0xbf]
+      : c === 0xf4 ? [4, 0x80, 0x8f]
+      : [0, 0, 0];
+    if (len === 0) return i;
+    for (let k = 1; k < len; k++) {
+      const x = b[i + k];
+      if (x === undefined || x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += len;
+  }
+  return -1;
 }

@@ -1,10 +1,9 @@
-import { readFileSync } from "node:fs";
 import { scan } from "libpg-query";
 import { importModule } from "../../config/config.js";
 import { InputError, type SourceLocation } from "../../errors.js";
 import { durationMs, readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";
-import { listPhaseFiles, type PhaseDir } from "../files.js";
+import { listPhaseFiles, readSource, type PhaseDir } from "../files.js";
 
 /** What a code backfill's `run(tx, range)` receives: the batch's transaction. */
 export interface BackfillTx {
@@ -57,7 +56,7 @@ export async function loadBackfills(dir: PhaseDir, cwd: string): Promise<Backfil
 }
 
 async function loadSql(name: string, path: string, file: string): Promise<SqlBackfill> {
-  const text = readFileSync(path, "utf8");
+  const text = readSource(path, file);
   const placeholders = await placeholderTokens(text);
   const parsed = await parseSqlFile(asParams(text, placeholders), file);
   const header = readDirectives(parsed.leadingComments, file, ["backfill"]).extra.find((d) => d.name === "backfill");
@@ -79,6 +78,8 @@ async function loadSql(name: string, path: string, file: string): Promise<SqlBac
 }
 
 async function loadCode(name: string, path: string, file: string): Promise<CodeBackfill> {
+  // Node would decode a bad byte silently; refuse it first.
+  readSource(path, file);
   let mod: unknown;
   try {
     mod = await importModule(path);

@@ -1,11 +1,10 @@
-import { readFileSync } from "node:fs";
 import { scan } from "libpg-query";
 import { InputError } from "../../errors.js";
 import { sqlChecksum } from "../../sql/checksum.js";
 import { readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { quoteIdent } from "../../state/quote.js";
-import { listPhaseFiles, type PhaseDir } from "../files.js";
+import { listPhaseFiles, readSource, type PhaseDir } from "../files.js";
 import type { IndexRef } from "./settle.js";
 
 /** One index declared in an index file. */
@@ -31,7 +30,7 @@ export async function loadIndexes(dir: PhaseDir, cwd: string): Promise<DeclaredI
   const out: DeclaredIndex[] = [];
   const seen = new Map<string, DeclaredIndex>();
   for (const f of listPhaseFiles(dir, cwd, [".sql"])) {
-    const parsed = await parseSqlFile(readFileSync(f.path, "utf8"), f.display);
+    const parsed = await parseSqlFile(readSource(f.path, f.display), f.display);
     const directives = readDirectives(parsed.leadingComments, f.display, ["statement-timeout"]);
     if (!parsed.statements.length) throw new InputError({ file: f.display }, "an index file needs at least one CREATE INDEX statement");
     for (const s of parsed.statements) {

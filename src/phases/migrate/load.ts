@@ -1,11 +1,10 @@
-import { readFileSync } from "node:fs";
 import { importModule } from "../../config/config.js";
 import { InputError } from "../../errors.js";
 import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
 import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
 import { readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";
-import { listPhaseFiles, type PhaseDir, type PhaseFile } from "../files.js";
+import { listPhaseFiles, readSource, type PhaseDir, type PhaseFile } from "../files.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
 
 export const migrationExtensions = [".sql", ".ts", ".js", ".mjs"];
@@ -20,7 +19,7 @@ export async function loadMigrations(dir: PhaseDir, cwd: string): Promise<Migrat
 }
 
 export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
-  const text = readFileSync(f.path, "utf8");
+  const text = readSource(f.path, f.display);
   const parsed = await parseSqlFile(text, f.display);
   const directives = readDirectives(parsed.leadingComments, f.display);
   if (parsed.statements.length === 0) {
@@ -51,6 +50,8 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
 }
 
 async function loadCode(f: PhaseFile): Promise<CodeMigration> {
+  // Node would decode a bad byte silently; refuse it first.
+  const text = readSource(f.path, f.display);
   let mod: unknown;
   try {
     mod = await importModule(f.path);
@@ -63,7 +64,7 @@ async function loadCode(f: PhaseFile): Promise<CodeMigration> {
     kind: "code",
     name: f.name,
     file: f.display,
-    checksum: codeChecksum(readFileSync(f.path, "utf8")),
+    checksum: codeChecksum(text),
     up: up as CodeMigration["up"],
     transactional: true,
     directives: { noTransaction: false },
