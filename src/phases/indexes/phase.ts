@@ -5,7 +5,7 @@ import type { PhaseContext } from "../context.js";
 import { noteStop } from "../stop.js";
 import type { PlannedStatement } from "../migrate/phase.js";
 import { buildIndex } from "./build.js";
-import { sameDefinition } from "./compare.js";
+import { liveIndex, sameDefinition } from "./compare.js";
 import type { DeclaredIndex } from "./declared.js";
 import { quoteIdent } from "../../state/quote.js";
 import { qualifiedIndex, settleIndex, type IndexRef } from "./settle.js";
@@ -32,23 +32,11 @@ export interface IndexesResult {
   readonly changed: readonly string[];
 }
 
-async function liveDefinition(gw: Gateway, ref: IndexRef): Promise<string | undefined> {
-  const [row] = await gw.query<{ def: string }>(
-    `definition of ${ref.name}`,
-    `SELECT pg_get_indexdef(c.oid) AS def FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relname = $2 AND c.relkind IN ('i', 'I')
-        AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
-      ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`,
-    [ref.schema ?? null, ref.name],
-  );
-  return row?.def;
-}
-
 async function stateOf(gw: Gateway, idx: DeclaredIndex): Promise<IndexStateName> {
   const state = await gw.executeWithRetry({ name: `state of ${idx.ref.name}`, run: (ctx) => indexState(ctx, idx.ref) });
   if (state !== "valid") return state;
-  const def = await liveDefinition(gw, idx.ref);
-  return def && (await sameDefinition(idx, def)) ? "valid" : "changed";
+  const live = await liveIndex(gw, idx.ref);
+  return live && (await sameDefinition(gw, idx, live)) ? "valid" : "changed";
 }
 
 export async function indexStatus(gw: Gateway, declared: readonly DeclaredIndex[]): Promise<IndexStatus[]> {
