@@ -1,11 +1,10 @@
 import { stateTableExists } from "../../state/exists.js";
-import { readApplied, readSteps } from "../../state/migrations.js";
+import { readSteps } from "../../state/migrations.js";
 import { quoteLiteral } from "../../state/quote.js";
 import type { PhaseContext } from "../context.js";
 import { holdBack, type Held } from "./after-backfill.js";
-import { compare, type MigrationStatus } from "./drift.js";
 import type { Migration } from "./migration.js";
-import { nextBatch, refuseDrift, type MigrateOptions } from "./phase.js";
+import { migrationStatus, nextBatch, refuseDrift, type MigrateOptions } from "./phase.js";
 import { batchText, stepDone, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
 
 /** One message `migrate` would send: its unit and its text, exactly as built for the real run. */
@@ -27,16 +26,12 @@ export interface MigrateDryRun {
  * drift apart. Reads only: a database without pgkeel's tables has nothing applied.
  */
 export async function dryRunMigrate(c: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateDryRun> {
-  const status = await readOnlyStatus(c, files);
+  const status = await migrationStatus(c, files);
   refuseDrift(status, opts);
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
   const { ready, held } = await holdBack(c, files.filter((f) => pending.has(f.name)));
   const heldFiles = files.filter((f) => held.some((h) => h.name === f.name));
   return { messages: await messagesFor(c, ready), held, heldMessages: await messagesFor(c, heldFiles) };
-}
-
-async function readOnlyStatus(c: PhaseContext, files: readonly Migration[]): Promise<MigrationStatus[]> {
-  return compare(files, (await stateTableExists(c.gw, c.names.migrations)) ? await readApplied(c.gw, c.names) : []);
 }
 
 async function messagesFor(c: PhaseContext, todo: readonly Migration[]): Promise<DryRunMessage[]> {
