@@ -153,6 +153,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
         ? pgliteDriver(target.dir, {
             ...(embeddedWait !== undefined && { waitMs: embeddedWait * 1000 }),
             onWait: (holder) => emit({ type: "waiting", what: `the embedded database ${target.dir}`, holder }),
+            stop: options.signal,
           })
         : pgDriver(target.url, defaultTuning);
     const gw = new Gateway(driver, {

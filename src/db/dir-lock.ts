@@ -35,6 +35,8 @@ export interface LockOptions {
   readonly onWait?: (holder: Holder) => void;
   /** How often to look again while waiting, ms (default 100). */
   readonly pollMs?: number;
+  /** Stops waiting: the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** The lock stayed held by a live process for the whole wait. */
@@ -70,8 +72,22 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<() =
     if (!announced && holder) opts.onWait?.(holder);
     announced = true;
     if (Date.now() >= deadline) throw new LockBusy(path, holder);
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 100, Math.max(1, deadline - Date.now()))));
+    await pause(Math.min(opts.pollMs ?? 100, Math.max(1, deadline - Date.now())), opts.signal);
   }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      if (signal?.aborted) reject(signal.reason);
+      else resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 function release(path: string, me: Holder): () => void {

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
-import { EmbeddedBusyError } from "../errors.js";
+import { EmbeddedBusyError, StoppedError } from "../errors.js";
 import { acquireLock, describeHolder, LockBusy, type Holder } from "./dir-lock.js";
 import type { Driver, Session, StatementResult } from "./driver.js";
 
@@ -10,6 +10,8 @@ export interface PgliteOptions {
   readonly waitMs?: number;
   /** Called once when this process has to wait for another one. */
   readonly onWait?: (holder: string) => void;
+  /** A graceful stop (SIGINT / SIGTERM) ends the wait. */
+  readonly stop?: AbortSignal;
 }
 
 export const defaultEmbeddedWaitMs = 300_000;
@@ -85,8 +87,9 @@ export function pgliteDriver(dataDir: string, options: PgliteOptions = {}): Driv
 async function lock(dataDir: string, options: PgliteOptions): Promise<() => void> {
   const waitMs = options.waitMs ?? defaultEmbeddedWaitMs;
   try {
-    return await acquireLock(`${dataDir}.lock`, { waitMs, onWait: (h: Holder) => options.onWait?.(describeHolder(h)) });
+    return await acquireLock(`${dataDir}.lock`, { waitMs, onWait: (h: Holder) => options.onWait?.(describeHolder(h)), signal: options.stop });
   } catch (e) {
+    if (options.stop?.aborted) throw new StoppedError(String(options.stop.reason));
     if (!(e instanceof LockBusy)) throw e;
     const holder = e.holder ? describeHolder(e.holder) : `an unreadable lock file ${e.path}`;
     throw new EmbeddedBusyError(

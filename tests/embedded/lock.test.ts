@@ -74,6 +74,16 @@ describe("the embedded database's directory lock", () => {
     expect(c.stderr).not.toContain("waiting");
   }, 120_000);
 
+  it("Ctrl-C while waiting stops the wait: exit 130, the holder carries on", async () => {
+    const cwd = makeProject({ ...embeddedProject(), ...releasedAfterMigrate });
+    const a = await holdingRun(cwd);
+    const b = await runCli(["run"], { cwd, killSignal: "SIGINT", killWhen: ({ stderr }) => stderr.includes("waiting: ") });
+    expect(b.code, b.stderr).toBe(130);
+    expect(b.stderr).toContain(`pid ${a.pid}`);
+    writeFileSync(join(dataDir(cwd), "go-migrate"), "");
+    expect((await a.done).code).toBe(0);
+  }, 120_000);
+
   it("a lock left by a process that is gone is taken over at once; one held on another host is waited for", async () => {
     const cwd = makeProject({
       "db/migrations/001_t.sql": "CREATE TABLE t (id int);",

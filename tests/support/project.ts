@@ -36,6 +36,8 @@ export function runCli(
     killAfterMs?: number;
     killWhen?: (output: { stdout: string; stderr: string }) => Promise<boolean> | boolean;
     onStderr?: (soFar: string) => void;
+    /** The signal `killWhen` sends (default SIGKILL). */
+    killSignal?: NodeJS.Signals;
   },
 ): Promise<CliRun> {
   return new Promise((resolvePromise) => {
@@ -57,7 +59,7 @@ export function runCli(
       const poll = async () => {
         while (!exited) {
           if (await Promise.resolve(opts.killWhen!({ stdout, stderr })).catch(() => false)) {
-            child.kill("SIGKILL");
+            child.kill(opts.killSignal ?? "SIGKILL");
             return;
           }
           await new Promise((r) => setTimeout(r, 50));
