@@ -183,7 +183,8 @@ export function createKeel(options: KeelOptions = {}): Keel {
       pooler: memo(() => detectPooler(gw)),
       serverVersion: memo(() => gw.executeWithRetry({ name: "read server version", run: readServerVersion })),
       ready: memo(async () => {
-        await ensureState(gw, names);
+        // A status() before has already looked; only a missing table costs the creating round trip.
+        if ((await missing()).length > 0) await ensureState(gw, names);
         created = true;
         // Behind the directory lock this process is alone on the embedded database: a claim there is a dead runner's.
         if (target.kind === "pglite") await lapseClaims(gw, names);
