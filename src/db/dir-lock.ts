@@ -65,10 +65,8 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<() =
     if (tryCreate(path, me)) return release(path, me);
     const holder = readHolder(path);
     if (holder === null) continue; // released between our two looks
-    if (holder && isGone(holder)) {
-      removeDead(path, holder, me);
-      continue;
-    }
+    // Another waiter may be taking the dead holder's lock over: then wait for it like for a live one.
+    if (holder && isGone(holder) && removeDead(path, holder, me)) continue;
     if (!announced && holder) opts.onWait?.(holder);
     announced = true;
     if (Date.now() >= deadline) throw new LockBusy(path, holder);
@@ -147,16 +145,17 @@ function removeIf(path: string, nonce: string): void {
  * none can remove a lock someone took meanwhile. A marker whose taker died is
  * itself taken over the same way.
  */
-function removeDead(path: string, dead: Holder, me: Holder): void {
+function removeDead(path: string, dead: Holder, me: Holder): boolean {
   const marker = `${path}.takeover-${dead.nonce}`;
   if (!tryCreate(marker, me)) {
     const taker = readHolder(marker);
-    if (taker && isGone(taker)) removeDead(marker, taker, me);
-    return;
+    // The marker is gone (the taker finished: look again at once), or its taker died too.
+    return taker === null || (taker !== undefined && isGone(taker) && removeDead(marker, taker, me));
   }
   try {
     // Nobody else can remove `dead`'s lock while we hold its marker, so this read stays true.
     removeIf(path, dead.nonce);
+    return true;
   } finally {
     removeIf(marker, me.nonce);
   }

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../support/project.js";
-import { dataDir, embeddedProject, events, readEmbedded } from "./support.js";
+import { dataDir, embeddedProject, embeddedProjectDir, events, readEmbedded } from "./support.js";
 
 /**
  * The embedded database (no URL) under several OS processes at once (issue 15):
@@ -24,7 +24,7 @@ const expected = {
 
 describe("four `pgkeel run` at once on the embedded default", () => {
   it("all exit 0, every unit applied once, and the directory opens cleanly afterwards", async () => {
-    // They also find the lock of a process that is gone, and race to take it over.
+    // On a directory never initialised (as a fresh checkout), where a process that is gone left its lock: they race to take it over.
     const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
     const dead = { pid: gone, host: hostname(), nonce: "dead", title: "pgkeel run", since: "2026-01-01T00:00:00Z" };
     const cwd = makeProject({ ...embeddedProject(), ...released, ".pgkeel/pglite.lock": JSON.stringify(dead) });
@@ -50,7 +50,7 @@ describe("a run SIGKILLed inside each phase, then run again", () => {
   for (const phase of ["migrate", "indexes", "backfill"] as const) {
     it(`killed during ${phase}: the rerun takes the dead run's lock at once and ends as an uninterrupted run`, async () => {
       const go = Object.fromEntries(Object.entries(released).filter(([k]) => !k.endsWith(`go-${phase}`)));
-      const cwd = makeProject({ ...embeddedProject(), ...go });
+      const cwd = await embeddedProjectDir({ ...embeddedProject(), ...go });
       const killed = await runCli(["run", "--json"], { cwd, killWhen: ({ stdout }) => events(stdout).some(started[phase]!) });
       expect(killed.signal, killed.stderr).toBe("SIGKILL");
       writeFileSync(join(dataDir(cwd), `go-${phase}`), "");

@@ -4,8 +4,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
-import { makeProject, runCli, type CliRun } from "../support/project.js";
-import { dataDir, embeddedProject, events } from "./support.js";
+import { runCli, type CliRun } from "../support/project.js";
+import { dataDir, embeddedProject, embeddedProjectDir, events } from "./support.js";
 
 /**
  * The embedded database's directory lock (issue 15): a waiter says what it waits
@@ -34,7 +34,7 @@ async function holdingRun(cwd: string): Promise<{ pid: number; done: Promise<Cli
 
 describe("the embedded database's directory lock", () => {
   it("a second run waits, says for whom on one line, then finds the work done", async () => {
-    const cwd = makeProject({ ...embeddedProject(), ...releasedAfterMigrate });
+    const cwd = await embeddedProjectDir({ ...embeddedProject(), ...releasedAfterMigrate });
     const a = await holdingRun(cwd);
     let waiting!: (e: Record<string, unknown>) => void;
     const sawWait = new Promise<Record<string, unknown>>((r) => (waiting = r));
@@ -57,14 +57,27 @@ describe("the embedded database's directory lock", () => {
     expect(events(rb.stdout).filter((e) => e.by === "this-run")).toEqual([]);
   }, 120_000);
 
-  it("a bounded wait ends with exit 3 naming the holder; once the holder is killed the next run goes ahead at once", async () => {
-    const cwd = makeProject({ ...embeddedProject(), ...releasedAfterMigrate, "pgkeel.config.json": JSON.stringify({ embeddedWaitSeconds: 1 }) });
+  it("a bounded wait ends with exit 3 naming the holder; Ctrl-C ends a wait with 130; once the holder is killed the next run goes ahead at once", async () => {
+    const cwd = await embeddedProjectDir({
+      ...embeddedProject(),
+      ...releasedAfterMigrate,
+      "pgkeel.config.json": JSON.stringify({ embeddedWaitSeconds: 1 }),
+      "default-wait.json": "{}",
+    });
     const a = await holdingRun(cwd);
     const b = await runCli(["status"], { cwd });
     expect(b.code, b.stderr).toBe(3);
     expect(b.stderr).toMatch(new RegExp(`waiting: .*pglite.* pid ${a.pid} `));
     expect(b.stderr).toContain(`in use by pid ${a.pid} (pgkeel run`);
     expect(b.stderr).toContain(lockFile(cwd));
+
+    // With the default wait, so only the signal can end it.
+    const stopped = await runCli(["status", "--config", "default-wait.json"], {
+      cwd,
+      killSignal: "SIGINT",
+      killWhen: ({ stderr }) => stderr.includes("waiting: "),
+    });
+    expect(stopped.code, stopped.stderr).toBe(130);
 
     process.kill(a.pid, "SIGKILL");
     expect((await a.done).signal).toBe("SIGKILL");
@@ -74,21 +87,10 @@ describe("the embedded database's directory lock", () => {
     expect(c.stderr).not.toContain("waiting");
   }, 120_000);
 
-  it("Ctrl-C while waiting stops the wait: exit 130, the holder carries on", async () => {
-    const cwd = makeProject({ ...embeddedProject(), ...releasedAfterMigrate });
-    const a = await holdingRun(cwd);
-    const b = await runCli(["run"], { cwd, killSignal: "SIGINT", killWhen: ({ stderr }) => stderr.includes("waiting: ") });
-    expect(b.code, b.stderr).toBe(130);
-    expect(b.stderr).toContain(`pid ${a.pid}`);
-    writeFileSync(join(dataDir(cwd), "go-migrate"), "");
-    expect((await a.done).code).toBe(0);
-  }, 120_000);
-
   it("a lock left by a process that is gone is taken over at once; one held on another host is waited for", async () => {
-    const cwd = makeProject({
+    const cwd = await embeddedProjectDir({
       "db/migrations/001_t.sql": "CREATE TABLE t (id int);",
       "pgkeel.config.json": JSON.stringify({ embeddedWaitSeconds: 1 }),
-      ".pgkeel/README": "",
     });
     const write = (h: Record<string, unknown>) =>
       writeFileSync(lockFile(cwd), JSON.stringify({ host: hostname(), nonce: Math.random().toString(16), title: "pgkeel run", since: "2026-01-01T00:00:00Z", ...h }));
@@ -112,7 +114,7 @@ describe("the embedded database's directory lock", () => {
   }, 120_000);
 
   it("a second keel in the same process waits for the first to close", async () => {
-    const cwd = makeProject({ "db/migrations/001_t.sql": "CREATE TABLE t (id int);" });
+    const cwd = await embeddedProjectDir({ "db/migrations/001_t.sql": "CREATE TABLE t (id int);" });
     const first = createKeel({ cwd, env: {} });
     const seen: KeelEvent[] = [];
     let waited!: () => void;

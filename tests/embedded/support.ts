@@ -1,5 +1,8 @@
+import { cpSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { makeProject } from "../support/project.js";
 
 /**
  * A project for the embedded database (no URL): a non-idempotent migration
@@ -35,6 +38,25 @@ export function embeddedProject(rows = 600): Record<string, string> {
 }
 
 export const dataDir = (cwd: string) => join(cwd, ".pgkeel", "pglite");
+
+let template: Promise<string> | undefined;
+
+/**
+ * A project whose embedded database is already initialised: a copy of one
+ * initialised once per test file, since initdb is most of a first run's time.
+ */
+export async function embeddedProjectDir(files: Record<string, string>): Promise<string> {
+  template ??= (async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "pgkeel-pglite-")), "data");
+    const db = new PGlite(dir);
+    await db.waitReady;
+    await db.close();
+    return dir;
+  })();
+  const cwd = makeProject(files);
+  cpSync(await template, dataDir(cwd), { recursive: true });
+  return cwd;
+}
 
 export interface EmbeddedState {
   applied: string[];
