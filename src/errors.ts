@@ -1,7 +1,7 @@
 /**
  * Every failure pgkeel reports is one of these; `exitCode` is the CLI's exit status
  * (SPEC section 6): 1 a fault in a user's file or raised running it, 2 usage,
- * configuration or login, 3 retries exhausted, 4 drift, 5 outcome unknown,
+ * configuration or login, 3 retries exhausted, 4 drift, 5 outcome unknown, 6 unsafe,
  * 7 pending work (only `status --check` / `plan --check`), 130 / 143 stopped by SIGINT / SIGTERM.
  */
 export abstract class PgkeelError extends Error {
@@ -171,5 +171,21 @@ export class EmbeddedBusyError extends PgkeelError {
   constructor(message: string) {
     super(message);
     this.name = "EmbeddedBusyError";
+  }
+}
+
+/**
+ * Pending migrations hold statements judged unsafe on tables this large (SPEC
+ * guarantee 10). The message names each file, line, rule, lock, table size and
+ * the safe alternative; `findings` carries them for the library's callers.
+ */
+export class UnsafeError extends PgkeelError {
+  readonly exitCode = 6 as const;
+  constructor(
+    message: string,
+    readonly findings: readonly unknown[],
+  ) {
+    super(message);
+    this.name = "UnsafeError";
   }
 }

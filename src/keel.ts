@@ -13,8 +13,9 @@ import type { EventSink, KeelEvent } from "./events.js";
 import { Gateway } from "./gateway/gateway.js";
 import { Claims, lapseClaims } from "./state/claims.js";
 import { ensureState, missingState, stateNames } from "./state/schema.js";
-import type { PhaseDir } from "./phases/files.js";
-import { loadMigrations } from "./phases/migrate/load.js";
+import { listPhaseFiles, type PhaseDir } from "./phases/files.js";
+import type { Analysis } from "./safety/analyze.js";
+import { loadMigrations, migrationExtensions } from "./phases/migrate/load.js";
 import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
 import { baseline, type BaselineOptions, type BaselineResult } from "./phases/migrate/baseline.js";
 import { dryRunMigrate, type DryRunMessage, type MigrateDryRun } from "./phases/migrate/dry-run.js";
@@ -105,6 +106,12 @@ export interface Keel {
   wait(opts?: { readonly timeoutMs?: number }): Promise<WaitResult>;
   /** The SQL `migrate` (with `run: true`, `run`) would send, message by message; changes nothing. */
   dryRun(opts?: MigrateOptions & { readonly run?: boolean }): Promise<MigrateDryRun & { readonly later: readonly DryRunMessage[] }>;
+  /**
+   * Safety findings (SPEC guarantee 10) for `files` (files or folders), else the
+   * project's migrations: all of them without a database, the pending ones with one.
+   * With a URL the database gives the context; without one, sizes are unknown. Never writes.
+   */
+  lint(opts?: { readonly files?: readonly string[] }): Promise<Analysis>;
   /** The connection target, chosen once (password removed). */
   target(): Promise<Target>;
   close(): Promise<void>;
@@ -194,7 +201,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
   }
 
   const session = () => (opened ??= open());
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
@@ -259,7 +266,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       return [
-        ...planMigrations(files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations))),
+        ...(await planMigrations(deps(s), files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations)))),
         ...planIndexes(files.indexes, await indexStatus(s.gw, files.indexes)),
         ...planBackfills(files.backfills, await backfillStatus(deps(s), files.backfills)),
       ];
@@ -298,6 +305,18 @@ export function createKeel(options: KeelOptions = {}): Keel {
       if (!opts.run) return { ...(await dryRunMigrate(deps(s), await loadMigrationsOnly(s), opts)), later: [] };
       const files = await load(s);
       return { ...(await dryRunMigrate(deps(s), files.migrations, opts)), later: await dryRunLaterPhases(deps(s), files.indexes, files.backfills) };
+    },
+    async lint(opts = {}) {
+      const cwd = resolve(options.cwd ?? process.cwd());
+      const { config } = await loadConfig(cwd, options.config);
+      const [{ analyze }, lint] = await Promise.all([import("./safety/analyze.js"), import("./safety/lint.js")]);
+      const named = opts.files?.length ? opts.files : undefined;
+      const files = named ? await lint.loadLintFiles(named, cwd) : await lint.loadInputs(listPhaseFiles(dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"), cwd, migrationExtensions));
+      // No URL: no database (never the embedded one, which would know nothing of production).
+      if (chooseTarget({ url: options.url, via: options.via, env: options.env ?? process.env, config, cwd }).kind === "pglite") return analyze(files, undefined, config.safety);
+      const s = await session();
+      const applied = named ? new Set<string>() : await lint.appliedNames(s.gw, s.names);
+      return analyze(files.filter((f) => !applied.has(f.name)), s.gw, config.safety);
     },
     async target() {
       return (await session()).target;

@@ -5,6 +5,7 @@ import { registerAdopt } from "./commands/adopt.js";
 import { registerBaseline } from "./commands/baseline.js";
 import { registerCreate } from "./commands/create.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerLint } from "./commands/lint.js";
 import { registerPhases } from "./commands/phases.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRepair } from "./commands/repair.js";
@@ -49,5 +50,6 @@ export function program(setExit: (code: number) => void): Command {
   registerAdopt(host);
   registerRepair(host);
   registerWait(host);
+  registerLint(host);
   return cli;
 }

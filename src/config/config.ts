@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.js";
+import type { SafetyConfig } from "../safety/settings.js";
 
 /** What `pgkeel.config.{ts,mjs,js,json}` may hold. */
 export interface KeelConfig {
@@ -26,9 +27,11 @@ export interface KeelConfig {
   readonly claimTtlSeconds?: number;
   /** How long to wait for another process using the embedded database, in seconds (default 300). */
   readonly embeddedWaitSeconds?: number;
+  /** Safety analysis: `{ minRows: 10000, rules: { "prefer-identity": "warning", "ban-drop-column": "off" } }`. */
+  readonly safety?: SafetyConfig;
 }
 
-type Kind = "string" | "number" | "urls";
+type Kind = "string" | "number" | "urls" | "safety";
 const kinds: Record<keyof KeelConfig, Kind> = {
   url: "string",
   urls: "urls",
@@ -42,6 +45,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   retryFirstMs: "number",
   claimTtlSeconds: "number",
   embeddedWaitSeconds: "number",
+  safety: "safety",
 };
 
 export const configNames = ["pgkeel.config.ts", "pgkeel.config.mjs", "pgkeel.config.js", "pgkeel.config.json"];
@@ -89,7 +93,9 @@ function validate(raw: unknown, file: string): KeelConfig {
     if (!kind) {
       throw new UsageError(`${file}: unknown config key "${key}" (known: ${Object.keys(kinds).join(", ")})`);
     }
-    if (kind === "urls") {
+    if (kind === "safety") {
+      if (!isSafetyConfig(value)) throw bad(key, 'an object { minRows?: number >= 0, rules?: { "<rule-id>": "error" | "warning" | "off" } }', value);
+    } else if (kind === "urls") {
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(key, 'an object of name: URL ({ "direct": "postgres://..." })', value);
       for (const [name, url] of Object.entries(value)) if (typeof url !== "string") throw bad(`${key}.${name}`, "a string (a postgres:// URL)", url);
     } else if (kind === "number") {
@@ -97,4 +103,14 @@ function validate(raw: unknown, file: string): KeelConfig {
     } else if (typeof value !== "string") throw bad(key, "a string", value);
   }
   return raw as KeelConfig;
+}
+
+/** The shape of `safety`; rule ids are checked against the rules when the analysis runs. */
+function isSafetyConfig(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const { minRows, rules, ...rest } = v as { minRows?: unknown; rules?: unknown };
+  if (Object.keys(rest).length) return false;
+  if (minRows !== undefined && !(typeof minRows === "number" && Number.isFinite(minRows) && minRows >= 0)) return false;
+  if (rules === undefined) return true;
+  return typeof rules === "object" && rules !== null && !Array.isArray(rules) && Object.values(rules).every((l) => l === "error" || l === "warning" || l === "off");
 }

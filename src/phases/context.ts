@@ -2,6 +2,7 @@ import type { PoolerMode } from "../catalog/pooler.js";
 import type { ServerVersion } from "../catalog/version.js";
 import type { EventSink } from "../events.js";
 import type { Gateway } from "../gateway/gateway.js";
+import type { SafetyConfig } from "../safety/settings.js";
 import type { Claims } from "../state/claims.js";
 import type { StateNames } from "../state/schema.js";
 
@@ -27,4 +28,6 @@ export interface PhaseContext {
   readonly stop?: AbortSignal;
   /** Whether pgkeel's table `table` (one of `names`) exists. Reads only: what `status` and `plan` use instead of `ready`. */
   readonly stateHas: (table: string) => Promise<boolean>;
+  /** The config's `safety` settings (rule levels, size threshold). */
+  readonly safety?: SafetyConfig;
 }

@@ -3,7 +3,7 @@ import type { Statement } from "./split.js";
 /**
  * What a statement is, read from its parse tree (never from its text): whether
  * PostgreSQL refuses it inside a transaction block, whether it is transaction
- * control, whether it changes data, which lock it takes.
+ * control. (Locks, rewrites and risks: src/safety.)
  */
 
 const alwaysOutside = new Set([
@@ -60,22 +60,6 @@ export function isTransactionControl(s: Statement): boolean {
   return s.kind === "TransactionStmt";
 }
 
-/** Changes rows rather than schema: worth a warning inside a migration. */
-export function isDataChange(s: Statement): boolean {
-  return ["InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt"].includes(s.kind);
-}
-
-/** A non-concurrent index build on an existing table blocks its writes. */
-export function isBlockingIndexBuild(s: Statement): boolean {
-  return s.kind === "IndexStmt" && s.node.concurrent !== true;
-}
-
-/** Statements that may rewrite a whole table under an ACCESS EXCLUSIVE lock. */
-export function mayRewriteTable(s: Statement): boolean {
-  if (s.kind !== "AlterTableStmt") return false;
-  return commands(s.node).some((c) => ["AT_AlterColumnType", "AT_SetLogged", "AT_SetUnLogged", "AT_SetAccessMethod"].includes(String(c.subtype)));
-}
-
 /** Re-running the statement after an unknown outcome is harmless. */
 export function isSafeToRepeat(s: Statement): boolean {
   const n = s.node;
@@ -86,54 +70,8 @@ export function isSafeToRepeat(s: Statement): boolean {
   return false;
 }
 
-/** The strongest table lock the statement takes, as `plan` reports it. */
-export function lockTaken(s: Statement): string {
-  const n = s.node;
-  switch (s.kind) {
-    case "IndexStmt":
-      return n.concurrent ? "SHARE UPDATE EXCLUSIVE" : "SHARE";
-    case "DropStmt":
-      return n.concurrent ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE";
-    case "AlterTableStmt": {
-      const subtypes = commands(n).map((c) => String(c.subtype));
-      const weak = ["AT_ValidateConstraint", "AT_SetStatistics", "AT_ClusterOn", "AT_SetRelOptions", "AT_ResetRelOptions"];
-      if (subtypes.length && subtypes.every((t) => weak.includes(t))) return "SHARE UPDATE EXCLUSIVE";
-      if (subtypes.length && subtypes.every((t) => t === "AT_AddConstraint" && isForeignKey(commands(n)))) return "SHARE ROW EXCLUSIVE";
-      return "ACCESS EXCLUSIVE";
-    }
-    case "InsertStmt":
-    case "UpdateStmt":
-    case "DeleteStmt":
-    case "MergeStmt":
-      return "ROW EXCLUSIVE";
-    case "CreateStmt":
-    case "CreateEnumStmt":
-    case "CreateFunctionStmt":
-    case "CreateSchemaStmt":
-    case "CreateSeqStmt":
-    case "ViewStmt":
-    case "DoStmt":
-    case "CommentStmt":
-      return "none on existing tables";
-    case "VacuumStmt":
-      return "SHARE UPDATE EXCLUSIVE";
-    case "RenameStmt":
-    case "AlterEnumStmt":
-    case "CreateTrigStmt":
-    case "RuleStmt":
-    case "TruncateStmt":
-      return s.kind === "CreateTrigStmt" ? "SHARE ROW EXCLUSIVE" : "ACCESS EXCLUSIVE";
-    default:
-      return "depends on the statement";
-  }
-}
-
 function commands(n: Record<string, unknown>): Record<string, unknown>[] {
   return ((n.cmds as { AlterTableCmd?: Record<string, unknown> }[] | undefined) ?? []).map((c) => c.AlterTableCmd ?? {});
-}
-
-function isForeignKey(cmds: Record<string, unknown>[]): boolean {
-  return cmds.every((c) => (c.def as { Constraint?: { contype?: string } })?.Constraint?.contype === "CONSTR_FOREIGN");
 }
 
 function option(list: unknown, name: string): { arg?: Record<string, Record<string, unknown>> } | undefined {

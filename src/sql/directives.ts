@@ -29,7 +29,7 @@ export function durationMs(d: string): number {
 export function readDirectives(
   comments: readonly { text: string; line: number; column: number }[],
   file: string,
-  allowed: readonly string[] = ["no-transaction", "lock-timeout", "statement-timeout", "after-backfill"],
+  allowed: readonly string[] = ["no-transaction", "lock-timeout", "statement-timeout", "after-backfill", "allow"],
 ): Directives & { readonly extra: readonly { name: string; args: string; line: number; column: number }[] } {
   let noTransaction = false;
   let lockTimeout: string | undefined;
@@ -60,7 +60,70 @@ export function readDirectives(
       if (!/^\S+$/.test(args)) throw new InputError(at, `pgkeel:after-backfill needs one backfill name (its file name without extension), got "${args}"`);
       if (afterBackfill) throw new InputError(at, `pgkeel:after-backfill is given twice (first on line ${afterBackfill.line})`);
       afterBackfill = { name: args, line: c.line, column: c.column };
-    } else extra.push({ name, args, line: c.line, column: c.column });
+    } else if (name === "allow") continue; // read with the statements by readAllows
+    else extra.push({ name, args, line: c.line, column: c.column });
   }
   return { noTransaction, lockTimeout, statementTimeout, ...(afterBackfill && { afterBackfill }), extra };
+}
+
+/** `-- pgkeel:allow <rule-id> <reason>`: a safety finding judged acceptable, for the whole file or one statement. */
+export interface AllowDirective {
+  readonly rule: string;
+  readonly reason: string;
+  readonly line: number;
+  readonly column: number;
+  /** Index of the statement it allows; undefined: the whole file (the directive is at the top). */
+  readonly statement?: number;
+}
+
+type Comment = { readonly text: string; readonly line: number; readonly column: number; readonly endLine: number };
+
+/**
+ * Finds the allow directives of a file: in the comments at the top (whole file)
+ * or in the comment lines right before a statement (that statement), read from
+ * the scanner's comment tokens. An unknown rule id, a missing reason or an
+ * allow anywhere else is bad input.
+ */
+export function readAllows(
+  comments: readonly Comment[],
+  statements: readonly { readonly line: number; readonly column: number; readonly start: number }[],
+  file: string,
+  ruleIds: readonly string[],
+): AllowDirective[] {
+  const out: AllowDirective[] = [];
+  const firstLine = statements[0]?.line ?? Number.POSITIVE_INFINITY;
+  for (const c of comments) {
+    const body = c.text.startsWith("--") ? c.text.slice(2).trim() : c.text.slice(2, -2).trim();
+    if (!body.startsWith(`${prefix}allow`)) continue;
+    const [name = "", rule = "", ...reason] = body.slice(prefix.length).trim().split(/\s+/);
+    if (name !== "allow") continue;
+    const at = { file, line: c.line, column: c.column };
+    if (!rule) throw new InputError(at, "pgkeel:allow needs a rule id and a reason: -- pgkeel:allow <rule-id> <reason>");
+    if (!ruleIds.includes(rule)) throw new InputError(at, `pgkeel:allow names an unknown rule "${rule}" (rules: ${ruleIds.join(", ")})`);
+    if (!reason.length) throw new InputError(at, `pgkeel:allow ${rule} needs a reason after the rule id, e.g. -- pgkeel:allow ${rule} the table is empty in every environment`);
+    const allow = { rule, reason: reason.join(" "), line: c.line, column: c.column };
+    if (c.endLine < firstLine) {
+      out.push(allow);
+      continue;
+    }
+    const statement = statementAfter(comments, c, statements);
+    if (statement === undefined) {
+      throw new InputError(at, "pgkeel:allow must be at the top of the file (whole file) or on the line right before the statement it allows");
+    }
+    out.push({ ...allow, statement });
+  }
+  return out;
+}
+
+/** The statement whose first line follows the unbroken run of comment lines that holds `c`. */
+function statementAfter(comments: readonly Comment[], c: Comment, statements: readonly { line: number }[]): number | undefined {
+  let line = c.endLine;
+  for (;;) {
+    const next = line + 1;
+    const s = statements.findIndex((st) => st.line === next);
+    if (s >= 0) return s;
+    const more = comments.find((o) => o.line === next);
+    if (!more) return undefined;
+    line = more.endLine;
+  }
 }

@@ -21,6 +21,8 @@ export interface ParsedSql {
   readonly statements: readonly Statement[];
   /** Comments before the first statement, with their positions (where directives live). */
   readonly leadingComments: readonly { text: string; line: number; column: number }[];
+  /** Every comment of the file, with where it starts and the line it ends on (per-statement directives). */
+  readonly comments: readonly { text: string; line: number; column: number; endLine: number }[];
   /** The file's tokens minus comments, for checksums that ignore comments and whitespace. */
   readonly tokens: readonly string[];
 }
@@ -64,8 +66,14 @@ export async function parseSqlFile(text: string, file: string): Promise<ParsedSq
   const leadingComments = all
     .filter((t) => isComment(t.tokenName) && (!firstCode || t.start < firstCode.start))
     .map((t) => ({ text: t.text, ...source.lineCol(source.charIndex(t.start)) }));
+  const comments = all
+    .filter((t) => isComment(t.tokenName))
+    .map((t) => {
+      const at = source.lineCol(source.charIndex(t.start));
+      return { text: t.text, ...at, endLine: at.line + t.text.split("\n").length - 1 };
+    });
   const tokens = code.map((t) => t.text);
-  return { source, statements, leadingComments, tokens };
+  return { source, statements, leadingComments, comments, tokens };
 }
 
 function isComment(tokenName: string): boolean {

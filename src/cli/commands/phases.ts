@@ -8,12 +8,14 @@ const drift = (c: Command) =>
     .option("--dry-run", "print the SQL exactly as it would be sent, message by message; change nothing")
     .option("--allow-changed", "apply even though an applied migration's file changed")
     .option("--allow-missing", "apply even though an applied migration's file is gone")
-    .option("--allow-out-of-order", "apply new migrations that sort before the last applied one");
+    .option("--allow-out-of-order", "apply new migrations that sort before the last applied one")
+    .option("--allow-unsafe", "apply even though safety findings refuse it (each one is printed)");
 
-const driftFlags = (o: { allowChanged?: boolean; allowMissing?: boolean; allowOutOfOrder?: boolean }) => ({
+const driftFlags = (o: { allowChanged?: boolean; allowMissing?: boolean; allowOutOfOrder?: boolean; allowUnsafe?: boolean }) => ({
   allowChanged: o.allowChanged,
   allowMissing: o.allowMissing,
   allowOutOfOrder: o.allowOutOfOrder,
+  allowUnsafe: o.allowUnsafe,
 });
 
 /** `migrate`, `indexes`, `backfill` and `run`: the commands that change the database. */

@@ -1,17 +1,20 @@
 import { gate } from "../check.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
-/** `plan`: what `run` would do, statement by statement. */
+/** `plan`: what `run` would do, statement by statement, with the locks, findings and the sessions in the way. */
 export function registerPlan({ cli, flags, setExit }: CommandHost): void {
   cli
     .command("plan")
-    .description("what run would do, statement by statement, with locks and warnings")
+    .description("what run would do, statement by statement, with locks, safety findings and the sessions that would block it now")
     .option("--check", "CI gate: exit 4 on drift, 7 when anything is pending, else 0")
     .action(async (o: { check?: boolean }) => {
       setExit(
         await withKeel(flags(), false, async (keel, out) => {
           const plan = await keel.plan();
           const verdict = async () => (o.check ? gate(await keel.status(), out) : 0);
+          // Loaded only when there is something to print: every command registers at start-up.
+          const busy = plan.some((p) => p.findings?.length || p.blockedBy?.length);
+          const [{ blockerWords }, { findingText }] = busy ? await Promise.all([import("../../safety/blockers.js"), import("../../safety/format.js")]) : [{ blockerWords: String }, { findingText: String }];
           if (flags().json) {
             out.result(JSON.stringify({ statements: plan }));
             return verdict();
@@ -24,7 +27,10 @@ export function registerPlan({ cli, flags, setExit }: CommandHost): void {
               out.result(`${p.file}${p.transactional ? "" : "  (no transaction: statement by statement)"}`);
             }
             out.result(`  line ${p.line}: ${p.kind}, lock ${p.lock}`);
-            for (const w of p.warnings) out.result(`    warning: ${w}`);
+            if (p.findings === undefined) for (const w of p.warnings) out.result(`    warning: ${w}`);
+            else if (p.kind === "code migration") for (const w of p.warnings) out.result(`    note: ${w}`);
+            for (const f of p.findings ?? []) out.result(findingText(f, "    "));
+            for (const b of p.blockedBy ?? []) out.result(`    blocked now by ${blockerWords(b)}`);
           }
           return verdict();
         }),

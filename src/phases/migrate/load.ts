@@ -2,7 +2,7 @@ import { importModule } from "../../config/config.js";
 import { InputError } from "../../errors.js";
 import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
 import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
-import { readDirectives } from "../../sql/directives.js";
+import { readAllows, readDirectives } from "../../sql/directives.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { listPhaseFiles, readSource, type PhaseDir, type PhaseFile } from "../files.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
@@ -36,6 +36,10 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
       );
     }
   }
+  // Rule ids are loaded only for files that name one.
+  const allows = parsed.comments.some((c) => c.text.includes("pgkeel:allow"))
+    ? readAllows(parsed.comments, parsed.statements, f.display, (await import("../../safety/rules/index.js")).ruleIds)
+    : [];
   const transactional = !directives.noTransaction && !parsed.statements.some(mustRunOutsideTransaction);
   return {
     kind: "sql",
@@ -45,6 +49,7 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
     source: parsed.source,
     statements: parsed.statements,
     directives,
+    allows,
     transactional,
   };
 }

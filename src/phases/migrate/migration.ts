@@ -1,4 +1,4 @@
-import type { Directives } from "../../sql/directives.js";
+import type { AllowDirective, Directives } from "../../sql/directives.js";
 import type { Statement } from "../../sql/split.js";
 import type { SourceText } from "../../sql/text.js";
 import type { MigrationDb } from "./code-db.js";
@@ -15,6 +15,8 @@ export interface SqlMigration extends Base {
   readonly source: SourceText;
   readonly statements: readonly Statement[];
   readonly directives: Directives;
+  /** `-- pgkeel:allow <rule-id> <reason>` directives: safety findings judged acceptable. */
+  readonly allows: readonly AllowDirective[];
   /** False when a statement cannot run in a transaction block, or `pgkeel:no-transaction` says so. */
   readonly transactional: boolean;
 }

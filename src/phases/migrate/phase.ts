@@ -1,5 +1,7 @@
 import { DriftError } from "../../errors.js";
-import { isBlockingIndexBuild, isDataChange, lockTaken, mayRewriteTable } from "../../sql/classify.js";
+import type { Finding } from "../../safety/types.js";
+import type { Blocker } from "../../safety/blockers.js";
+import { judgeMigrations } from "../../safety/judge.js";
 import { readApplied } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
 import { noteStop } from "../stop.js";
@@ -16,6 +18,8 @@ export interface MigrateOptions {
   readonly allowMissing?: boolean;
   /** Apply a new migration that sorts before the last applied one. */
   readonly allowOutOfOrder?: boolean;
+  /** Apply even though safety findings would refuse the run; each one let through is reported. */
+  readonly allowUnsafe?: boolean;
 }
 
 export interface MigrateResult {
@@ -41,6 +45,8 @@ export async function migrate(deps: PhaseContext, files: readonly Migration[], o
   refuseDrift(status, opts);
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
   const { ready: todo, held } = await holdBack(deps, files.filter((f) => pending.has(f.name)));
+  // Judged before anything runs, held contract migrations included (SPEC guarantee 10).
+  await judgeMigrations(deps.gw, files.filter((f) => pending.has(f.name)), deps.safety, opts.allowUnsafe ?? false, deps.emit);
   deps.emit({ type: "phase", phase: "migrate", pending: todo.length });
   for (const h of held) deps.emit({ type: "held", name: h.name, backfill: h.backfill });
   const applied: string[] = [];
@@ -108,29 +114,56 @@ export interface PlannedStatement {
   readonly line: number;
   readonly kind: string;
   readonly transactional: boolean;
+  /** The locks it takes, on which tables: `SHARE ROW EXCLUSIVE on user_, ACCESS EXCLUSIVE on orders (new)`. */
   readonly lock: string;
+  /** One line per finding (`rule: message`) and notes such as an unanalysed code migration. */
   readonly warnings: readonly string[];
   readonly sql: string;
+  /** Safety findings (SPEC guarantee 10), with lock, table size and safe alternative. */
+  readonly findings?: readonly Finding[];
+  /** Sessions that would block this statement right now: conflicting locks held or queued, or, for a concurrent build, open transactions. */
+  readonly blockedBy?: readonly Blocker[];
 }
 
-export function planMigrations(files: readonly Migration[], status: readonly MigrationStatus[]): PlannedStatement[] {
+/** The pending migrations' statements with their locks, findings and, from the live database, the sessions in their way. */
+export async function planMigrations(deps: PhaseContext, files: readonly Migration[], status: readonly MigrationStatus[]): Promise<PlannedStatement[]> {
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
   const waiting = new Map(status.filter((s) => s.waitingOn).map((s) => [s.name, `waits for backfill ${s.waitingOn}: run applies it once that backfill is done`]));
+  const todo = files.filter((m) => pending.has(m.name));
+  if (!todo.length) return [];
+  const { analyze } = await import("../../safety/analyze.js");
+  const { sessionsNow, blockersOf } = await import("../../safety/blockers.js");
+  const analysis = await analyze(todo, deps.gw, deps.safety);
+  const oids = [...new Set(analysis.statements.flatMap((st) => (st.locks ?? []).flatMap((l) => (l.oid === undefined || l.isNew ? [] : [l.oid]))))];
+  const now = await sessionsNow(deps.gw, oids);
   const out: PlannedStatement[] = [];
-  for (const m of files) {
-    if (!pending.has(m.name)) continue;
+  for (const m of todo) {
     const held = waiting.has(m.name) ? [waiting.get(m.name)!] : [];
     if (m.kind === "code") {
-      out.push({ migration: m.name, file: m.file, line: 1, kind: "code migration", transactional: true, lock: "depends on the code", warnings: held, sql: "up(db)" });
+      out.push({ migration: m.name, file: m.file, line: 1, kind: "code migration", transactional: true, lock: "depends on the code", warnings: [...held, "not analysed: a code migration's SQL is only known when it runs"], sql: "up(db)", findings: [] });
       continue;
     }
-    for (const s of m.statements) {
-      const warnings: string[] = [...held];
-      if (isDataChange(s)) warnings.push("changes data inside a migration: consider a backfill");
-      if (isBlockingIndexBuild(s)) warnings.push("index built without CONCURRENTLY blocks writes: declare it in the indexes phase");
-      if (mayRewriteTable(s)) warnings.push("may rewrite the whole table under an ACCESS EXCLUSIVE lock");
-      out.push({ migration: m.name, file: m.file, line: s.line, kind: s.kind, transactional: m.transactional, lock: lockTaken(s), warnings, sql: s.text });
-    }
+    m.statements.forEach((s, index) => {
+      const locks = analysis.statements.find((st) => st.migration === m.name && st.index === index)?.locks;
+      const findings = analysis.findings.filter((f) => f.migration === m.name && f.statement === index);
+      const concurrentBuild = (s.kind === "IndexStmt" || s.kind === "ReindexStmt") && (locks ?? []).some((l) => l.mode === "SHARE UPDATE EXCLUSIVE");
+      const blockedBy = [
+        ...(locks ?? []).flatMap((l) => (l.oid === undefined || l.isNew ? [] : blockersOf(now, l.oid, l.mode))),
+        ...(concurrentBuild ? now.openTransactions : []),
+      ].filter((b, i, all) => all.findIndex((x) => x.pid === b.pid && x.mode === b.mode) === i);
+      out.push({
+        migration: m.name,
+        file: m.file,
+        line: s.line,
+        kind: s.kind,
+        transactional: m.transactional,
+        lock: locks === undefined ? "depends on the statement" : locks.length ? locks.map((l) => `${l.mode} on ${l.table}${l.isNew ? " (new)" : ""}`).join(", ") : "none on tables",
+        warnings: [...held, ...findings.map((f) => `${f.rule}: ${f.message}`)],
+        sql: s.text,
+        findings,
+        blockedBy,
+      });
+    });
   }
   return out;
 }
