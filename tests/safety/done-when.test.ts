@@ -156,6 +156,9 @@ describe("the issue's file on 50,000 rows", () => {
       await until("the holder to sit idle in its transaction", async () => (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'report-job' AND state = 'idle in transaction'")).length > 0);
       const r = await runCli(["plan", "--url", url], { cwd });
       expect(r.code, r.stderr).toBe(0);
+      const gate = await runCli(["plan", "--check", "--url", url], { cwd });
+      expect(gate.code, gate.stderr).toBe(6);
+      expect(gate.stderr).toContain("check: 8 pending statements would be refused as unsafe (exit 6)");
       expect(r.stdout).toMatch(/line 5: AlterTableStmt, lock ACCESS EXCLUSIVE on lead_notes\n\s+db\/migrations\/001_leads.sql:5:1: error adding-not-nullable-field/);
       expect(r.stdout).toMatch(/line 5:[\s\S]*?blocked now by pid \d+ \(\w+, report-job, idle in transaction, transaction open \d+ s\) holds ACCESS SHARE/);
       // Statement 7 only takes ROW EXCLUSIVE on leads: the reader of lead_notes is not in its way.

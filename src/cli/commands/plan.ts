@@ -6,12 +6,19 @@ export function registerPlan({ cli, flags, setExit }: CommandHost): void {
   cli
     .command("plan")
     .description("what run would do, statement by statement, with locks, safety findings and the sessions that would block it now")
-    .option("--check", "CI gate: exit 4 on drift, 7 when anything is pending, else 0")
+    .option("--check", "CI gate: exit 4 on drift, 6 when a pending statement would be refused as unsafe, 7 when anything is pending, else 0")
     .action(async (o: { check?: boolean }) => {
       setExit(
         await withKeel(flags(), false, async (keel, out) => {
           const plan = await keel.plan();
-          const verdict = async () => (o.check ? gate(await keel.status(), out) : 0);
+          const unsafe = plan.flatMap((p) => p.findings ?? []).filter((f) => f.level === "error" && f.allowed === undefined);
+          const verdict = async () => {
+            if (!o.check) return 0;
+            const code = gate(await keel.status(), out);
+            if (code !== 7 || !unsafe.length) return code;
+            out.log(`check: ${unsafe.length} pending statement${unsafe.length === 1 ? "" : "s"} would be refused as unsafe (exit 6)`);
+            return 6;
+          };
           // Loaded only when there is something to print: every command registers at start-up.
           const busy = plan.some((p) => p.findings?.length || p.blockedBy?.length);
           const [{ blockerWords }, { findingText }] = busy ? await Promise.all([import("../../safety/blockers.js"), import("../../safety/format.js")]) : [{ blockerWords: String }, { findingText: String }];
