@@ -255,3 +255,39 @@ describe("changing-column-type asks the server whether a type change rewrites, a
     expect(verdicts.some((v) => v.includes(": rewrites"))).toBe(true);
   });
 });
+
+describe("plan's lock column, for statements no rule flags, is the lock the server takes", () => {
+  const statements = [
+    "CREATE TABLE child (id bigint PRIMARY KEY, big_id bigint REFERENCES big (id))",
+    "CREATE TABLE big_copy (LIKE big)",
+    "CREATE TRIGGER big_touch BEFORE UPDATE ON big FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+    "ALTER TABLE big SET (fillfactor = 90)",
+    "ALTER TABLE big ALTER COLUMN n SET STATISTICS 500",
+    "ALTER TABLE big ALTER COLUMN code SET DEFAULT 'x'",
+    "COMMENT ON TABLE big IS 'fifty thousand rows'",
+    "CREATE VIEW big_view AS SELECT big.id, email FROM big JOIN ref ON ref.id = big.ref_id",
+    "ANALYZE big",
+    "LOCK TABLE ref IN SHARE MODE",
+    "INSERT INTO ref SELECT id + 1000 FROM ref",
+    "DELETE FROM ref WHERE id > 999",
+    "ALTER TABLE big ADD CONSTRAINT big_ref_fk FOREIGN KEY (ref_id) REFERENCES ref (id) NOT VALID",
+    "ALTER TABLE big ADD CONSTRAINT big_n_positive CHECK (n > 0) NOT VALID",
+    "CREATE INDEX CONCURRENTLY big_created_idx ON big (created_at)",
+    "DROP INDEX CONCURRENTLY big_email_idx",
+    "REINDEX TABLE CONCURRENTLY ref",
+  ];
+
+  it("each statement, in the transaction or while it waits", async () => {
+    const target = await populated();
+    const wrong: string[] = [];
+    for (const sql of statements) {
+      const st = (await sqlMigration("s", sql)).statements[0]!;
+      const planned = (await judge(target, sql)).statements[0]!.locks!.map((l) => ({ table: l.table, mode: l.mode }));
+      const seen = await observe(target, sql, mustRunOutsideTransaction(st) ? "wait" : "hold");
+      expect(seen.error, sql).toBeUndefined();
+      const [claim, took] = [JSON.stringify([...claimed(planned, seen.tables)].sort()), JSON.stringify([...seen.locks].sort())];
+      if (claim !== took) wrong.push(`${sql}: plan says ${claim}, the server took ${took}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+});

@@ -34,8 +34,9 @@ export function registerPlan({ cli, flags, setExit }: CommandHost): void {
               out.result(`${p.file}${p.transactional ? "" : "  (no transaction: statement by statement)"}`);
             }
             out.result(`  line ${p.line}: ${p.kind}, lock ${p.lock}`);
-            if (p.findings === undefined) for (const w of p.warnings) out.result(`    warning: ${w}`);
-            else if (p.kind === "code migration") for (const w of p.warnings) out.result(`    note: ${w}`);
+            // Findings print in full below; other warnings (a held migration, an unanalysed one) as lines.
+            const fromFindings = new Set((p.findings ?? []).map((f) => `${f.rule}: ${f.message}`));
+            for (const w of p.warnings) if (!fromFindings.has(w)) out.result(`    warning: ${w}`);
             for (const f of p.findings ?? []) out.result(findingText(f, "    "));
             for (const b of p.blockedBy ?? []) out.result(`    blocked now by ${blockerWords(b)}`);
           }
