@@ -59,7 +59,7 @@ export async function analyze(migrations: readonly AnalysisInput[], gw: Gateway 
   for (const [k, q] of questions.typeChanges) {
     const from = facts.tables.get(key(q.table))?.columns.get(q.column);
     if (!from) continue;
-    probes.set(k, { from: from.type, rewrites: timestampInUtc(from.type, q.to, facts) ? false : await typeChangeRewrites(gw, q.column, from, q.to, q.using) });
+    probes.set(k, { from: from.type, rewrites: await typeChangeRewrites(gw, facts.serverVersion, q.column, from, q.to, q.using) });
   }
   return { online: true, serverVersion: facts.serverVersion, minRows, ...walk(migrations, active, facts, probes, minRows) };
 }
@@ -68,13 +68,6 @@ function createdBy(s: { kind: string; node: Record<string, unknown> }): TableNam
   if (s.kind === "CreateStmt") return tableOf(s.node.relation);
   if (s.kind === "CreateTableAsStmt") return tableOf(unwrap(s.node.into, "IntoClause")?.rel);
   return undefined;
-}
-
-/** PostgreSQL 12+ changes timestamp to timestamptz (and back) without a rewrite when the session's time zone is UTC. */
-function timestampInUtc(from: string, to: string, facts: DbFacts): boolean {
-  const kinds = [from.startsWith("timestamp without time zone"), from.startsWith("timestamp with time zone")];
-  const target = to.startsWith("timestamptz") || to.startsWith("timestamp with time zone") ? 1 : to.startsWith("timestamp") ? 0 : -1;
-  return facts.serverVersion >= 120000 && ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Zulu"].includes(facts.timeZone) && target >= 0 && kinds[1 - target] === true;
 }
 
 function walk(

@@ -1,4 +1,5 @@
 import { parse } from "libpg-query";
+import { readServerVersion } from "../catalog/version.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { DatabaseError } from "../errors.js";
 import { notNullColumnsOf } from "./run-state.js";
@@ -36,8 +37,8 @@ export interface DbTable {
 }
 
 export interface DbFacts {
+  /** server_version_num, read by src/catalog/version.ts. */
   readonly serverVersion: number;
-  readonly timeZone: string;
   /** By the name as written (`key()`), tables and the tables of indexes. */
   readonly tables: ReadonlyMap<string, DbTable>;
   readonly indexTables: ReadonlyMap<string, DbTable>;
@@ -89,7 +90,7 @@ export async function readFacts(gw: Gateway, req: FactsRequest, minRows: number)
   const { settings, rows, fns } = await gw.executeWithRetry({
     name: "read safety context",
     run: async (db) => ({
-      settings: (await db.rows<{ v: string; tz: string }>(`SELECT current_setting('server_version_num') AS v, current_setting('TimeZone') AS tz`))[0]!,
+      settings: await readServerVersion(db),
       rows: names.length
         ? await db.rows<FactsRow>(factsSql, [names.map((n) => n.t.schema ?? null), names.map((n) => n.t.name), names.map((n) => n.index)])
         : [],
@@ -124,8 +125,7 @@ export async function readFacts(gw: Gateway, req: FactsRequest, minRows: number)
   }
   await countSmallTables(gw, [...byOid.values()], minRows);
   return {
-    serverVersion: Number(settings.v),
-    timeZone: settings.tz,
+    serverVersion: settings.num,
     tables,
     indexTables,
     volatile: new Map(fns.map((f) => [key({ schema: f.w_schema ?? undefined, name: f.w_name }), f.volatile])),
@@ -205,15 +205,17 @@ async function notNullColumns(checks: readonly string[]): Promise<Set<string>> {
  * a function shows as cost, the bare column as itself. Undefined when the
  * server cannot plan the conversion.
  */
-export async function typeChangeRewrites(gw: Gateway, column: string, from: DbColumn, to: string, using: string | undefined): Promise<boolean | undefined> {
+export async function typeChangeRewrites(gw: Gateway, serverVersion: number, column: string, from: DbColumn, to: string, using: string | undefined): Promise<boolean | undefined> {
   const col = quote(column);
   const source = `FROM (SELECT NULL::${from.type} AS ${col} FROM generate_series(1, 1000000) OFFSET 0) s`;
   const converted = `(${using ?? col})::${to}`;
   try {
     const results = await gw.executeWithRetry({
       name: "probe column type change",
-      run: (db) => db.query(`EXPLAIN (VERBOSE, FORMAT JSON) SELECT ${col}, ${col} ${source}; EXPLAIN (VERBOSE, FORMAT JSON) SELECT ${converted}, ${col} ${source}`),
+      run: (db) => db.query(`EXPLAIN (VERBOSE, FORMAT JSON) SELECT ${col}, ${col} ${source}; EXPLAIN (VERBOSE, FORMAT JSON) SELECT ${converted}, ${col} ${source}; SELECT current_setting('TimeZone') AS tz`),
     });
+    const tz = String((results[2]?.rows[0] as { tz?: string } | undefined)?.tz ?? "");
+    if (!using && timestampInUtc(serverVersion, from.type, to, tz)) return false;
     const plan = (i: number) => (results[i]?.rows[0] as { "QUERY PLAN": [{ Plan: { "Total Cost": number; Output: string[] } }] } | undefined)?.["QUERY PLAN"][0].Plan;
     const [bare, changed] = [plan(0), plan(1)];
     if (!bare || !changed) return undefined;
@@ -224,6 +226,16 @@ export async function typeChangeRewrites(gw: Gateway, column: string, from: DbCo
     if (e instanceof DatabaseError) return undefined;
     throw e;
   }
+}
+
+/**
+ * PostgreSQL 12+ changes timestamp to timestamptz (and back) without a rewrite
+ * when the session's time zone is UTC, though the conversion is a function call.
+ */
+function timestampInUtc(serverVersion: number, from: string, to: string, timeZone: string): boolean {
+  const kinds = [from.startsWith("timestamp without time zone"), from.startsWith("timestamp with time zone")];
+  const target = to.startsWith("timestamptz") || to.startsWith("timestamp with time zone") ? 1 : to.startsWith("timestamp") ? 0 : -1;
+  return serverVersion >= 120000 && ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Zulu"].includes(timeZone) && target >= 0 && kinds[1 - target] === true;
 }
 
 /** Function names in an expression (`now`, `public.gen_id`). */

@@ -1,12 +1,11 @@
-import type pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { analyze } from "../../src/safety/analyze.js";
-import { lockModes, type LockMode, type Rule } from "../../src/safety/types.js";
-import { fromPgLocksMode, strongest } from "../../src/safety/locks.js";
+import { lockModes, type Rule } from "../../src/safety/types.js";
 import { rules } from "../../src/safety/rules/index.js";
 import { mustRunOutsideTransaction } from "../../src/sql/classify.js";
 import { admin, freshDatabase } from "../support/db.js";
-import { baseData, baseDdl, client, gatewayFor, inSchema, sqlMigration, until } from "./support.js";
+import { claimed, everyRuleOn, judge, observe, waitsForOthers } from "./proof-kit.js";
+import { baseData, baseDdl, gatewayFor, inSchema, sqlMigration } from "./support.js";
 
 /**
  * Proof, not belief: every rule's statement runs on the real server against a
@@ -17,7 +16,6 @@ import { baseData, baseDdl, client, gatewayFor, inSchema, sqlMigration, until } 
  * the locks `plan` says. One database, populated once; each rule gets a copy.
  */
 
-const everyRuleOn = { rules: Object.fromEntries(rules.filter((r) => r.hygiene).map((r) => [r.id, "warning" as const])) };
 const proven = rules.filter((r) => !r.hygiene && r.id !== "concurrent-index-pg14-corruption");
 /** Rules whose danger is breaking running clients, whatever the size. */
 const breaksClients = new Set(["renaming-column", "renaming-table", "ban-drop-column", "ban-drop-table", "ban-truncate-cascade", "require-concurrent-index-deletion", "require-concurrent-partition-detach"]);
@@ -42,99 +40,6 @@ async function populated(setup?: string): Promise<{ schema: string; url: string 
      ${setup ?? ""}`,
   );
   return { schema, url: inSchema(url, schema) };
-}
-
-interface Observed {
-  /** Strongest lock per table of the schema, held or asked for. */
-  readonly locks: Map<string, LockMode>;
-  /** Tables whose relfilenode changed. */
-  readonly rewritten: Set<string>;
-  readonly tables: Set<string>;
-  readonly error?: string;
-}
-
-const tablesSql = `SELECT c.relname, pg_relation_filenode(c.oid) AS node FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p', 'm')`;
-const locksSql = `SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                   WHERE l.pid = $1 AND l.locktype = 'relation' AND c.relnamespace = $2::regnamespace AND c.relkind IN ('r', 'p', 'm')`;
-
-async function nodes(c: pg.Client, schema: string): Promise<Map<string, string>> {
-  return new Map((await c.query<{ relname: string; node: string }>(tablesSql, [schema])).rows.map((r) => [r.relname, String(r.node)]));
-}
-
-async function locksOf(watcher: pg.Client, pid: number, schema: string): Promise<Map<string, LockMode>> {
-  const out = new Map<string, LockMode>();
-  for (const r of (await watcher.query<{ relname: string; mode: string }>(locksSql, [pid, schema])).rows) {
-    const mode = fromPgLocksMode(r.mode)!;
-    out.set(r.relname, out.has(r.relname) ? strongest(out.get(r.relname)!, mode) : mode);
-  }
-  return out;
-}
-
-/**
- * Runs `sql` in session A while session B watches. In a transaction: BEGIN,
- * the statement, read pg_locks, ROLLBACK. Outside one (CONCURRENTLY, VACUUM
- * FULL): session C holds a snapshot and ACCESS SHARE on every table, the
- * statement runs until it waits for C, B reads its locks there, C commits.
- */
-async function observe(target: { schema: string; url: string }, sql: string, how: "hold" | "wait", hold = "SELECT 1 FROM big LIMIT 1; SELECT 1 FROM ref LIMIT 1; SELECT 1 FROM events LIMIT 1"): Promise<Observed> {
-  const [a, b] = [await client(target.url), await client(target.url)];
-  try {
-    const pid = (await a.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-    const before = await nodes(b, target.schema);
-    const tables = new Set(before.keys());
-    if (how === "hold") {
-      await a.query("BEGIN");
-      const error = await a.query(sql).then(() => undefined, (e: Error) => e.message);
-      const locks = await locksOf(b, pid, target.schema);
-      const after = error ? before : await nodes(a, target.schema);
-      await a.query("ROLLBACK");
-      return { locks, rewritten: changed(before, after), tables, error };
-    }
-    const c = await client(target.url);
-    try {
-      await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; ${hold}`);
-      let error: string | undefined;
-      // A statement that fails releases its locks at once: it is watched while it waits instead.
-      const inTransaction = !mustRunOutsideTransaction((await sqlMigration("watched", sql)).statements[0]!);
-      if (inTransaction) await a.query("BEGIN");
-      const run = a.query(sql).then(() => undefined, (e: Error) => (error = e.message));
-      await until("the statement to wait for the open transaction", async () => (await b.query("SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted", [pid])).rowCount! > 0);
-      const locks = await locksOf(b, pid, target.schema);
-      await c.query("COMMIT");
-      await run;
-      if (inTransaction) await a.query("ROLLBACK");
-      return { locks, rewritten: inTransaction ? new Set() : changed(before, await nodes(b, target.schema)), tables, error };
-    } finally {
-      await c.end();
-    }
-  } finally {
-    await Promise.all([a.end(), b.end()]);
-  }
-}
-
-function changed(before: Map<string, string>, after: Map<string, string>): Set<string> {
-  return new Set([...before].filter(([t, n]) => after.has(t) && after.get(t) !== n).map(([t]) => t));
-}
-
-/** Outside a transaction, the statements that wait for older transactions (where their locks can be seen); plain VACUUM does not. */
-function waitsForOthers(s: { kind: string; node: Record<string, unknown> }): boolean {
-  if (s.kind !== "VacuumStmt") return true;
-  return ((s.node.options as { DefElem?: { defname?: string } }[] | undefined) ?? []).some((o) => o.DefElem?.defname === "full");
-}
-
-async function judge(target: { url: string }, sql: string, name = "001_case") {
-  const gw = gatewayFor(target.url);
-  try {
-    return await analyze([await sqlMigration(name, sql)], gw, everyRuleOn);
-  } finally {
-    await gw.close();
-  }
-}
-
-function claimed(locks: readonly { table: string; mode: LockMode }[], existing: Set<string>): Map<string, LockMode> {
-  const out = new Map<string, LockMode>();
-  for (const l of locks) if (existing.has(l.table)) out.set(l.table, out.has(l.table) ? strongest(out.get(l.table)!, l.mode) : l.mode);
-  return out;
 }
 
 describe.concurrent("every rule, on a real server: the lock it claims is the lock taken", () => {
