@@ -1,4 +1,5 @@
-import { deparseSync, QuoteUtils } from "pgsql-deparser";
+import { createRequire } from "node:module";
+import { QuoteUtils } from "@pgsql/quotes";
 import type { TableName } from "./types.js";
 
 /**
@@ -55,9 +56,12 @@ export function sameTable(a: TableName, b: TableName): boolean {
   return a.name === b.name && (a.schema ?? "") === (b.schema ?? "");
 }
 
-/** SQL text of a parse node (a statement, an expression, a type name). */
+let deparser: typeof import("pgsql-deparser") | undefined;
+
+/** SQL text of a parse node (a statement, an expression, a type name). The deparser (470 kB) loads on first use: most runs never need one. */
 export function deparse(node: Node): string {
-  return deparseSync(node as never, { pretty: false });
+  deparser ??= createRequire(import.meta.url)("pgsql-deparser") as typeof import("pgsql-deparser");
+  return deparser.deparseSync(node as never, { pretty: false });
 }
 
 export function typeSql(typeName: unknown): string {
