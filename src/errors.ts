@@ -189,3 +189,21 @@ export class UnsafeError extends PgkeelError {
     this.name = "UnsafeError";
   }
 }
+
+/**
+ * Another runner took over this runner's claim (it stalled longer than the claim's
+ * lifetime, say, stopped or cut off). Nothing more was sent for that work; the
+ * other runner carries it on. Exit 3 like other transient failures: a rerun is safe.
+ */
+export class ClaimLostError extends PgkeelError {
+  readonly exitCode = 3 as const;
+  constructor(
+    readonly key: string,
+    readonly holder: string | undefined,
+  ) {
+    super(
+      `lost the claim on ${key}: another runner took over${holder ? ` (${holder})` : ""} after this one went unheard for longer than the claim's lifetime (claimTtlSeconds). This runner sent nothing more for it; the other runner carries it on. Run again to check.`,
+    );
+    this.name = "ClaimLostError";
+  }
+}

@@ -154,6 +154,10 @@ export function createKeel(options: KeelOptions = {}): Keel {
     const { config } = await loadConfig(cwd, options.config);
     const target = chooseTarget({ url: options.url, via: options.via, env: options.env ?? process.env, config, cwd });
     emit({ type: "target", display: target.display, embedded: target.kind === "pglite" });
+    // The runner's id names its claims and its connections (application_name), so other runners
+    // can find a statement it started in pg_stat_activity.
+    const runnerId = randomBytes(6).toString("hex");
+    const appName = `pgkeel:${runnerId}`;
     const embeddedWait = options.embeddedWaitSeconds ?? config.embeddedWaitSeconds;
     const driver: Driver =
       target.kind === "pglite"
@@ -162,7 +166,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
             onWait: (holder) => emit({ type: "waiting", what: `the embedded database ${target.dir}`, holder }),
             stop: options.signal,
           })
-        : pgDriver(target.url, defaultTuning);
+        : pgDriver(target.url, defaultTuning, appName);
     const gw = new Gateway(driver, {
       retry: {
         ...(options.maxRetries ?? config.maxRetries) !== undefined && { maxAttempts: options.maxRetries ?? config.maxRetries },
@@ -173,7 +177,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       stop: options.signal,
     });
     const names = stateNames(config.schema ?? "pgkeel");
-    const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    const owner = `${hostname()}:${process.pid}:${runnerId}`;
     let created = false;
     const missing = memo(() => missingState(gw, names));
     return {
@@ -182,7 +186,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       target,
       gw,
       names,
-      claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30),
+      claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30, appName),
       lockTimeout: config.lockTimeout ?? "5s",
       migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
       indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),

@@ -16,11 +16,12 @@ function split(ref: TableRef): { schema: string | null; name: string } {
 }
 
 /** The relation's oid: in `schema`, or the first match along the search path (as PostgreSQL resolves it). */
-const relationOid = `
+const relationOidOf = (schema: string, name: string) => `
   SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-     AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
+   WHERE c.relname = ${name} AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+     AND (CASE WHEN ${schema}::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = ${schema} END)
    ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`;
+const relationOid = relationOidOf("$1", "$2");
 
 export async function tableExists(db: Reader, table: TableRef): Promise<boolean> {
   const t = split(table);
@@ -49,19 +50,30 @@ export async function indexExists(db: Reader, index: TableRef): Promise<boolean>
 
 export type IndexState = "valid" | "invalid" | "building" | "missing";
 
-/** Valid, invalid, still being built by some session, or missing. */
-export async function indexState(db: Reader, index: TableRef): Promise<IndexState> {
+/**
+ * Valid, invalid, still being built by some session, or missing. With `table`,
+ * only an index on that table counts (an index is always in its table's schema):
+ * one of the same name on another table is "missing" here, so pgkeel neither takes
+ * it as built nor drops it, and building this one fails on the name, as it should.
+ */
+export async function indexState(db: Reader, index: TableRef, table?: TableRef): Promise<IndexState> {
+  return (await findIndex(db, index, table))?.state ?? "missing";
+}
+
+/** indexState, and the index's schema-qualified, quoted name for statements that must act on exactly it. */
+export async function findIndex(db: Reader, index: TableRef, table?: TableRef): Promise<{ state: Exclude<IndexState, "missing">; qualified: string } | undefined> {
   const t = split(index);
-  const [row] = await db.rows<{ valid: boolean; building: boolean }>(
-    `SELECT i.indisvalid AND i.indisready AS valid,
+  const on = table === undefined ? undefined : split(table);
+  const [row] = await db.rows<{ valid: boolean; building: boolean; qualified: string }>(
+    `SELECT i.indisvalid AND i.indisready AS valid, format('%I.%I', n.nspname, c.relname) AS qualified,
             EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
       WHERE c.relname = $2 AND c.relkind IN ('i', 'I')
-        AND (CASE WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END)
+        AND CASE WHEN $5::boolean THEN i.indrelid = (${relationOidOf("$3", "$4")})
+                 WHEN $1::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $1 END
       ORDER BY array_position(current_schemas(true)::text[], n.nspname::text) NULLS LAST LIMIT 1`,
-    [t.schema, t.name],
+    [t.schema, t.name, on?.schema ?? null, on?.name ?? null, on !== undefined],
   );
-  if (!row) return "missing";
-  if (row.building) return "building";
-  return row.valid ? "valid" : "invalid";
+  if (!row) return undefined;
+  return { state: row.building ? "building" : row.valid ? "valid" : "invalid", qualified: row.qualified };
 }

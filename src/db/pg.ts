@@ -2,23 +2,27 @@ import { userInfo } from "node:os";
 import pg from "pg";
 import type { ConnectionTuning, Driver, Endpoint, Session, StatementResult } from "./driver.js";
 
-/** A driver on node-postgres. `discard()` swaps in a whole new pool, as the gateway's retry requires. */
-export function pgDriver(url: string, tuning: ConnectionTuning): Driver {
+/**
+ * A driver on node-postgres. `discard()` swaps in a whole new pool, as the gateway's retry requires.
+ * `applicationName` names every connection in pg_stat_activity; pgkeel gives each runner its own
+ * (`pgkeel:<runner id>`) so another runner can tell whether a statement it started still runs.
+ */
+export function pgDriver(url: string, tuning: ConnectionTuning, applicationName = "pgkeel"): Driver {
   const lastUsed = new WeakMap<pg.PoolClient, number>();
   let pool = newPool();
   const endpoint = endpointOf(url);
 
   function newPool(): pg.Pool {
     const p = new pg.Pool({
-      connectionString: libpqSslSemantics(url),
+      connectionString: withoutApplicationName(libpqSslSemantics(url)),
       max: tuning.maxConnections,
       connectionTimeoutMillis: tuning.connectTimeoutMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: tuning.keepAliveInitialDelayMs,
       maxLifetimeSeconds: tuning.maxLifetimeSeconds,
       idleTimeoutMillis: 30_000,
-      // A startup parameter PgBouncer accepts by default (unlike `options`).
-      application_name: "pgkeel",
+      // A startup parameter PgBouncer accepts by default (unlike `options`), and passes on to the server.
+      application_name: applicationName,
     });
     // An idle client whose server went away emits 'error'; without a listener the process dies.
     p.on("error", () => {});
@@ -111,6 +115,18 @@ function libpqSslSemantics(url: string): string {
   try {
     const u = new URL(url);
     if (u.searchParams.has("sslmode") && !u.searchParams.has("uselibpqcompat")) u.searchParams.set("uselibpqcompat", "true");
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** The URL's own application_name would win over ours, and pgkeel finds its statements by it. */
+function withoutApplicationName(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has("application_name")) return url;
+    u.searchParams.delete("application_name");
     return u.toString();
   } catch {
     return url;

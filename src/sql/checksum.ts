@@ -1,8 +1,15 @@
 import { createHash } from "node:crypto";
+import { scan } from "libpg-query";
 
 /** Checksum of a SQL file's tokens, so comments and whitespace are not drift. */
 export function sqlChecksum(tokens: readonly string[]): string {
   return sha256(tokens.join(" "));
+}
+
+/** Checksum of one statement's tokens (comments and whitespace left out), as sqlChecksum does for a file. */
+export async function statementChecksum(text: string): Promise<string> {
+  const { tokens } = await scan(text);
+  return sqlChecksum(tokens.filter((t) => t.tokenName !== "SQL_COMMENT" && t.tokenName !== "C_COMMENT").map((t) => t.text));
 }
 
 /** Checksum of a code file: its text with line endings and trailing spaces normalised. */

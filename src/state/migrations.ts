@@ -33,13 +33,3 @@ export async function appliedAmong(
 export async function isApplied(db: Pick<UnitContext, "rows">, names: StateNames, name: string): Promise<boolean> {
   return (await db.rows(`SELECT 1 FROM ${names.migrations} WHERE name = $1`, [name])).length > 0;
 }
-
-/** Statements of a non-transactional migration already done, by index. */
-export async function readSteps(gw: Gateway, names: StateNames, migration: string): Promise<Set<number>> {
-  const rows = await gw.query<{ step: number }>(
-    `read steps of ${migration}`,
-    `SELECT step FROM ${names.steps} WHERE migration = $1`,
-    [migration],
-  );
-  return new Set(rows.map((r) => r.step));
-}

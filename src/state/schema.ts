@@ -7,13 +7,15 @@ export interface StateNames {
   readonly migrations: string;
   readonly steps: string;
   readonly claims: string;
+  /** The sequence claims draw their fencing tokens (generations) from. */
+  readonly claimGenerations: string;
   readonly indexBuilds: string;
   readonly backfills: string;
 }
 
 export function stateNames(schema: string): StateNames {
   const s = quoteIdent(schema);
-  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, indexBuilds: `${s}.index_builds`, backfills: `${s}.backfills` };
+  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, claimGenerations: `${s}.claim_generations`, indexBuilds: `${s}.index_builds`, backfills: `${s}.backfills` };
 }
 
 /**
@@ -25,15 +27,23 @@ export function xactLock(schema: string, purpose: string): string {
 }
 
 /**
- * Which of pgkeel's tables do not exist yet. Reads only: `status`, `plan` and
- * `doctor` use it, and must work with a read-only role or on a replica.
+ * Which of pgkeel's tables (and of the columns added since its first release) do
+ * not exist yet: a table by its name, a column as `table.column`. Reads only:
+ * `status`, `plan` and `doctor` use it, and must work with a read-only role or on
+ * a replica.
  */
 export async function missingState(gw: Gateway, names: StateNames): Promise<string[]> {
-  const tables = [names.migrations, names.steps, names.claims, names.indexBuilds, names.backfills];
+  const tables = [names.migrations, names.steps, names.claims, names.claimGenerations, names.indexBuilds, names.backfills];
+  // A database made by an older pgkeel gets these when it is next written to.
+  const columns: [string, string][] = [[names.steps, "started_at"], [names.claims, "generation"]];
   const rows = await gw.query<{ name: string }>(
     "check pgkeel state",
-    `SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL`,
-    [tables],
+    `SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL
+     UNION ALL
+     SELECT c.tbl || '.' || c.col FROM unnest($2::text[], $3::text[]) AS c(tbl, col)
+      WHERE to_regclass(c.tbl) IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(c.tbl) AND a.attname = c.col AND NOT a.attisdropped)`,
+    [tables, columns.map((c) => c[0]), columns.map((c) => c[1])],
   );
   return rows.map((r) => r.name);
 }
@@ -55,16 +65,27 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          applied_at timestamptz NOT NULL DEFAULT now(),
          duration_ms integer NOT NULL DEFAULT 0,
          applied_by text)`,
+      // One row per statement of a non-transactional migration (step = its 0-based index):
+      // started (done_at NULL) before it is sent, done after. Resolving a step by hand is
+      // one UPDATE (mark done) or one DELETE (run it again), see src/state/steps.ts.
       `CREATE TABLE IF NOT EXISTS ${names.steps} (
          migration text NOT NULL,
          step integer NOT NULL,
          checksum text NOT NULL,
-         done_at timestamptz NOT NULL DEFAULT now(),
+         done_at timestamptz DEFAULT now(),
          PRIMARY KEY (migration, step))`,
+      `ALTER TABLE ${names.steps} ALTER COLUMN done_at DROP NOT NULL,
+         ADD COLUMN IF NOT EXISTS statement_checksum text,
+         ADD COLUMN IF NOT EXISTS started_at timestamptz,
+         ADD COLUMN IF NOT EXISTS started_by text,
+         ADD COLUMN IF NOT EXISTS session text`,
+      // Fencing tokens: a takeover draws a new generation, never reused, even after a release.
+      `CREATE SEQUENCE IF NOT EXISTS ${names.claimGenerations}`,
       `CREATE TABLE IF NOT EXISTS ${names.claims} (
          key text PRIMARY KEY,
          owner text NOT NULL,
          expires_at timestamptz NOT NULL)`,
+      `ALTER TABLE ${names.claims} ADD COLUMN IF NOT EXISTS generation bigint NOT NULL DEFAULT nextval(${quoteLiteral(names.claimGenerations)})`,
       // One row per index build started: history for people, a build counter for tests.
       `CREATE TABLE IF NOT EXISTS ${names.indexBuilds} (
          index_name text NOT NULL,

@@ -76,7 +76,7 @@ describe("pgkeel indexes", () => {
         const n = await admin<{ n: string }>(
           withDatabase(serverUrl(), "postgres"),
           `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
-            WHERE datname = $1 AND application_name = 'pgkeel' AND query ILIKE 'CREATE INDEX%' AND state = 'active'`,
+            WHERE datname = $1 AND application_name LIKE 'pgkeel:%' AND query ILIKE 'CREATE INDEX%' AND state = 'active'`,
           [new URL(url).pathname.slice(1)],
         );
         kills += Number(n[0]?.n ?? 0);

@@ -80,14 +80,12 @@ describe("a runner killed with SIGKILL", () => {
       (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")).length > 0;
     const killed = await runCli(["migrate", "--url", url], { cwd, killWhen: midStep });
     expect(killed.signal).toBe("SIGKILL");
-    expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims WHERE expires_at > now()")).toEqual([{ n: 1 }]);
-    const t = Date.now();
+    // The dead runner's claim is live, and lapses within the claim lifetime: nobody must clear it.
+    expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.claims WHERE expires_at > now() AND expires_at <= now() + interval '10 s'")).toEqual([{ n: 1 }]);
     const again = await runCli(["migrate", "--url", url], { cwd });
-    const took = Date.now() - t;
     // CREATE TABLE s1 is not idempotent: exit 0 shows it was not run again.
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain("waiting");
-    expect(took).toBeLessThan(10_000 + 2_000 + 4_000);
     expect(await admin(url, "SELECT to_regclass('s2') IS NOT NULL AS ok")).toEqual([{ ok: true }]);
     expect(await admin(url, "SELECT step FROM pgkeel.migration_steps ORDER BY step")).toEqual([{ step: 0 }, { step: 1 }, { step: 2 }]);
   });

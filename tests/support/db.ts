@@ -41,13 +41,13 @@ export async function admin<R = Record<string, unknown>>(url: string, text: stri
   }
 }
 
-/** Terminates every pgkeel session on the database of `url`; returns how many. */
+/** Terminates every pgkeel session (application_name `pgkeel` or `pgkeel:<runner id>`) on the database of `url`; returns how many. */
 export async function terminatePgkeelSessions(url: string): Promise<number> {
   const db = new URL(url).pathname.slice(1);
   const rows = await admin<{ n: string }>(
     withDatabase(serverUrl(), "postgres"),
     `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
-      WHERE application_name = 'pgkeel' AND datname = $1 AND pid <> pg_backend_pid()`,
+      WHERE application_name ~ '^pgkeel(:|$)' AND datname = $1 AND pid <> pg_backend_pid()`,
     [db],
   );
   return Number(rows[0]?.n ?? 0);

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -38,6 +38,8 @@ export function runCli(
     onStderr?: (soFar: string) => void;
     /** The signal `killWhen` sends (default SIGKILL). */
     killSignal?: NodeJS.Signals;
+    /** Gets the child process at once: for signals (SIGSTOP, SIGCONT). */
+    onSpawn?: (child: ChildProcess) => void;
   },
 ): Promise<CliRun> {
   return new Promise((resolvePromise) => {
@@ -45,6 +47,7 @@ export function runCli(
     if (opts.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
     for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
     const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    opts.onSpawn?.(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -41,7 +41,7 @@ export async function loadIndexes(dir: PhaseDir, cwd: string): Promise<DeclaredI
       const name = s.node.idxname;
       if (typeof name !== "string") throw new InputError(at, "the index needs an explicit name: pgkeel tracks indexes by name");
       const rel = s.node.relation as { schemaname?: string; relname: string };
-      const ref = { schema: rel.schemaname, name };
+      const ref = { schema: rel.schemaname, name, table: { schema: rel.schemaname, name: rel.relname } };
       const key = `${ref.schema ?? ""}.${name}`;
       const twin = seen.get(key);
       if (twin) throw new InputError(at, `index "${name}" is declared twice (also ${twin.file}:${twin.line})`);

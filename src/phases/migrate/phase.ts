@@ -71,7 +71,7 @@ async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], repo
     }
     const m = todo[i++]!;
     const t = performance.now();
-    const outcome = await applyMigration(m, deps);
+    const outcome = await applyMigration(m, deps, opts);
     report({ name: m.name, by: outcome === "applied" ? "this-run" : "another-runner", ms: Math.round(performance.now() - t) });
   }
 }

@@ -1,91 +1,86 @@
-import { quoteLiteral } from "../../state/quote.js";
-import type { UnitContext } from "../../gateway/gateway.js";
-import { isSafeToRepeat } from "../../sql/classify.js";
-import type { Statement } from "../../sql/split.js";
-import { isApplied, readSteps } from "../../state/migrations.js";
+import { DriftError } from "../../errors.js";
+import { statementChecksum } from "../../sql/checksum.js";
+import { mustRunOutsideTransaction } from "../../sql/classify.js";
+import { isApplied } from "../../state/migrations.js";
+import { readStepRows, type StepRow } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
-import { settleIndex } from "../indexes/settle.js";
-import { withTimeouts } from "../session-settings.js";
-import { placeError } from "./locate.js";
 import type { SqlMigration } from "./migration.js";
-import { stepDone, stepwiseTracking } from "./sql-text.js";
+import { trackingInsert } from "./sql-text.js";
+import { judgeStarted, type Step } from "./step-judge.js";
+import { runAlone, runInTransaction } from "./step-run.js";
+
+export interface StepwiseOptions {
+  /** Go on although statements already run have changed in the file (they count as applied). */
+  readonly allowChanged?: boolean;
+}
 
 /**
- * A migration that cannot run in a transaction: statement by statement, each
- * completion recorded, under an expiring claim so one runner works it at a time.
+ * A migration that cannot run in a transaction (SPEC guarantee 2): statement by
+ * statement, under an expiring claim so one runner works it at a time, each
+ * statement recorded with a fence that proves the claim is still held. A statement
+ * PostgreSQL allows in a transaction block runs in one with its step row (exactly
+ * once, never an unknown outcome); one it refuses there is marked started before it
+ * is sent and done after.
  */
-export async function applyStepwise(m: SqlMigration, c: PhaseContext): Promise<"applied" | "skipped"> {
+export async function applyStepwise(m: SqlMigration, c: PhaseContext, opts: StepwiseOptions = {}): Promise<"applied" | "skipped"> {
+  const checksums = await Promise.all(m.statements.map((s) => statementChecksum(s.text)));
   const outcome = await c.claims.withClaim(
     `migration:${m.name}`,
     () => c.gw.executeWithRetry({ name: `check ${m.name}`, run: (ctx) => isApplied(ctx, c.names, m.name) }),
-    async () => {
-      const done = await readSteps(c.gw, c.names, m.name);
+    async (claim) => {
+      const rows = await c.gw.executeWithRetry({ name: `read steps of ${m.name}`, run: (ctx) => readStepRows(ctx, c.names, m.name) });
+      refuseChangedSteps(m, rows, checksums, c, opts);
       for (const [i, stmt] of m.statements.entries()) {
-        if (done.has(i)) continue;
         const t = performance.now();
-        await runStep(m, i, stmt, c);
-        c.emit({ type: "statement-applied", migration: m.name, index: i, ms: Math.round(performance.now() - t) });
+        const by = await runStep({ m, i, stmt, checksum: checksums[i]!, claim, c }, rows.get(i));
+        if (by === "this-run") c.emit({ type: "statement-applied", migration: m.name, index: i, ms: Math.round(performance.now() - t) });
       }
-      await c.gw.query(`record ${m.name}`, stepwiseTracking(m, c));
+      const recorded = await c.gw.query(`record ${m.name}`, `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING RETURNING name`);
+      return recorded.length > 0;
     },
     (holder) => c.emit({ type: "waiting", what: m.name, holder }),
   );
-  return outcome.ran ? "applied" : "skipped";
+  return outcome.ran && outcome.value ? "applied" : "skipped";
 }
 
-async function runStep(m: SqlMigration, i: number, stmt: Statement, c: PhaseContext): Promise<void> {
-  const done = stepDone(m, i, c);
-  const record = (ctx: UnitContext) => ctx.query(done.text, done.params);
-  let statementFinished = false;
-  try {
-    await c.gw.executeWithRetry({
-      name: `${m.name} statement ${i + 1} (${m.file}:${stmt.line})`,
-      run: async (ctx) => {
-        // An index step left by a crashed run may have finished, or left an INVALID leftover.
-        if (!statementFinished && stmt.kind === "IndexStmt" && (await stepOutcome(ctx, stmt, m, c)) === "committed") {
-          statementFinished = true;
-        }
-        if (!statementFinished) {
-          // Outside a transaction SET LOCAL cannot carry the file's directives: set them on the session.
-          const timeouts = { statement_timeout: m.directives.statementTimeout, lock_timeout: m.directives.lockTimeout };
-          await withTimeouts(ctx, c, timeouts, `${m.file}:${stmt.line}`, () => ctx.query(stmt.text));
-          statementFinished = true;
-        }
-        await record(ctx);
-      },
-      resolve: async (ctx) => {
-        const outcome = statementFinished ? "committed" : await stepOutcome(ctx, stmt, m, c);
-        if (outcome === "committed") {
-          await record(ctx);
-          return { outcome, value: undefined };
-        }
-        if (outcome === "not-committed") return { outcome };
-        return {
-          outcome: "unknown",
-          detail: `the connection was lost while ${m.file}:${stmt.line}:${stmt.column} ran, and pgkeel cannot tell from the catalog whether it took effect. Check the database; if it did, record it with: INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES (${quoteLiteral(m.name)}, ${i}, ${quoteLiteral(m.checksum)})`,
-        };
-      },
-    });
-  } catch (e) {
-    throw await placeError(e, m, c, { stmt });
+/** Runs one statement unless its step is done; "earlier" when this run did not run it. */
+async function runStep(s: Step, first: StepRow | undefined): Promise<"this-run" | "earlier"> {
+  let row = first;
+  for (;;) {
+    if (row?.done) return "earlier";
+    s.claim.check();
+    // Started and not done: by a runner that died or stalled, or stopped by a lost connection.
+    if (row && (await judgeStarted(s, row)) === "done") return "earlier";
+    const ran = mustRunOutsideTransaction(s.stmt) ? await runAlone(s, row) : await runInTransaction(s, row);
+    if (ran === "alone") {
+      // PostgreSQL refused it in a transaction block after all (a procedure that commits, say).
+      if ((await runAlone(s, row)) === "this-run") return "this-run";
+    } else if (ran === "this-run") {
+      return "this-run";
+    }
+    // Another runner recorded the step meanwhile: look again.
+    row = (await s.c.gw.executeWithRetry({ name: `read step ${s.i + 1} of ${s.m.name}`, run: (ctx) => readStepRows(ctx, s.c.names, s.m.name, s.i) })).get(s.i);
+    if (row?.done) return row.startedBy === s.claim.owner ? "this-run" : "earlier";
   }
 }
 
-/** What the catalog says about a statement whose outcome was lost with its connection. */
-async function stepOutcome(
-  ctx: UnitContext,
-  stmt: Statement,
-  m: SqlMigration,
-  c: PhaseContext,
-): Promise<"committed" | "not-committed" | "unknown"> {
-  if (stmt.kind === "IndexStmt" && typeof stmt.node.idxname === "string") {
-    const rel = stmt.node.relation as { schemaname?: string } | undefined;
-    const ref = { schema: rel?.schemaname, name: stmt.node.idxname };
-    const state = await settleIndex(ctx, ref, () =>
-      c.emit({ type: "waiting", what: `${m.name}: index ${ref.name}`, holder: "a build still running in another session" }),
-    );
-    return state === "valid" ? "committed" : "not-committed";
+/**
+ * Statements already run (or started) must be the ones in the file: an edit to one
+ * is drift (exit 4), unless `--allow-changed`, which counts it as applied. Editing a
+ * statement that never ran, the usual fix after a failure, is not drift.
+ */
+function refuseChangedSteps(m: SqlMigration, rows: ReadonlyMap<number, StepRow>, checksums: readonly string[], c: PhaseContext, opts: StepwiseOptions): void {
+  const changed: string[] = [];
+  for (const row of [...rows.values()].sort((a, b) => a.step - b.step)) {
+    const stmt = m.statements[row.step];
+    const same = stmt !== undefined && (row.statementChecksum !== null ? row.statementChecksum === checksums[row.step] : row.fileChecksum === m.checksum);
+    if (same) continue;
+    const what = row.done ? "was already run" : "was started";
+    changed.push(stmt ? `${m.file}:${stmt.line}: statement ${row.step + 1} ${what} and has changed since` : `${m.file}: statement ${row.step + 1} ${what} and is no longer in the file`);
   }
-  return isSafeToRepeat(stmt) ? "not-committed" : "unknown";
+  if (!changed.length) return;
+  if (!opts.allowChanged) {
+    throw new DriftError(`refusing to migrate ${m.name}: ${changed.join("; ")} (--allow-changed to go on: a statement already run counts as applied)`);
+  }
+  for (const line of changed) c.emit({ type: "warning", message: `${line}; going on (--allow-changed)` });
 }
-

@@ -1,0 +1,167 @@
+import type { ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { admin, freshDatabase } from "../support/db.js";
+import { makeProject, runCli } from "../support/project.js";
+import { until } from "../support/wait.js";
+
+/**
+ * Exactly once outside a transaction (SPEC guarantee 2): a runner that lost its
+ * claim sends nothing more, a statement whose runner died is never run twice,
+ * and a partly applied migration whose applied statements changed is drift.
+ * Real OS processes, real signals, a real server.
+ */
+
+const rowsOf = async (url: string) => (await admin<{ who: string }>(url, "SELECT who FROM t ORDER BY id")).map((r) => r.who);
+
+/** Backends of the test database waiting in `waitEvent` (a wait event name such as PgSleep or advisory). */
+const waitingIn = async (url: string, waitEvent: string) =>
+  (
+    await admin<{ pid: number }>(
+      url,
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = $1 AND pid <> pg_backend_pid()",
+      [waitEvent],
+    )
+  ).map((r) => r.pid);
+
+const claimLapsed = async (url: string, key: string) =>
+  (await admin(url, "SELECT 1 FROM pgkeel.claims WHERE key = $1 AND expires_at < now()", [key])).length > 0;
+
+/** A session of the test's own that holds advisory lock 42 until `release()`. */
+async function holdAdvisoryLock(url: string): Promise<{ release: () => Promise<void> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query("SELECT pg_advisory_lock(42)");
+  return { release: () => c.end() };
+}
+
+async function project(url: string, migration: string): Promise<string> {
+  await admin(url, "CREATE TABLE t (id serial PRIMARY KEY, who text NOT NULL DEFAULT 'default')");
+  return makeProject({ "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 3 }), "db/migrations/001_notx.sql": migration });
+}
+
+describe("a runner that lost its claim", () => {
+  it("stopped (SIGSTOP) past its claim's lifetime while a statement ran: after SIGCONT it sends nothing more and reports the takeover; one row", async () => {
+    const url = await freshDatabase("fence_stop");
+    const cwd = await project(url, "-- pgkeel:no-transaction\nSELECT pg_sleep(2);\nINSERT INTO t DEFAULT VALUES;");
+    let a!: ChildProcess;
+    const runA = runCli(["migrate", "--url", url], { cwd, onSpawn: (c) => (a = c) });
+    await until("runner A in its pg_sleep", async () => (await waitingIn(url, "PgSleep")).length > 0);
+    a.kill("SIGSTOP");
+    try {
+      await until("A's claim to lapse in pgkeel.claims", () => claimLapsed(url, "migration:001_notx"));
+      const b = await runCli(["migrate", "--url", url], { cwd });
+      expect(b.code, b.stderr).toBe(0);
+    } finally {
+      a.kill("SIGCONT");
+    }
+    const ra = await runA;
+    expect(await rowsOf(url)).toEqual(["default"]);
+    expect(ra.code, ra.stderr).toBe(3);
+    expect(ra.stderr).toContain("another runner took over");
+    expect(await admin(url, "SELECT name FROM pgkeel.migrations")).toEqual([{ name: "001_notx" }]);
+  });
+});
+
+describe("a runner killed (SIGKILL) while its statement runs: the statement is never run twice", () => {
+  it("a statement PostgreSQL allows in a transaction runs atomically with its step row: the next runner waits for the orphaned backend, then finds it done", async () => {
+    const url = await freshDatabase("fence_kill_insert");
+    // No lock timeout: the statement waits on the test's lock for as long as the test needs.
+    const cwd = await project(url, "-- pgkeel:no-transaction\n-- pgkeel:lock-timeout 0\nINSERT INTO t (who) SELECT 'stmt' FROM pg_advisory_xact_lock(42);");
+    const lock = await holdAdvisoryLock(url);
+    try {
+      const killed = await runCli(["migrate", "--url", url], { cwd, killWhen: async () => (await waitingIn(url, "advisory")).length > 0 });
+      expect(killed.signal).toBe("SIGKILL");
+      const [orphan] = await waitingIn(url, "advisory");
+      expect(orphan).toBeDefined();
+      await until("A's claim to lapse", () => claimLapsed(url, "migration:001_notx"));
+      let stderr = "";
+      const runB = runCli(["migrate", "--url", url], { cwd, onSpawn: (c) => c.stderr?.on("data", (d) => (stderr += d)) });
+      // B blocks behind the orphaned backend's uncommitted step (or, before the fix, behind the lock itself).
+      await until("runner B to wait behind the orphaned statement", async () =>
+        (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1", [orphan])).length > 0,
+      );
+      await lock.release();
+      const b = await runB;
+      expect(b.code, b.stderr).toBe(0);
+    } finally {
+      await lock.release().catch(() => {});
+    }
+    expect(await rowsOf(url)).toEqual(["stmt"]);
+  });
+
+  it("a statement that must run alone and cannot be repeated: the next runner waits while the orphaned backend runs it, then exits 5 with the SQL to resolve it", async () => {
+    const url = await freshDatabase("fence_kill_do");
+    // COMMIT inside the DO block: PostgreSQL runs it only outside a transaction block.
+    const migration = "-- pgkeel:no-transaction\n-- pgkeel:lock-timeout 0\nCREATE TABLE before_do (id int);\nDO $$ BEGIN COMMIT; PERFORM pg_advisory_lock(42); PERFORM pg_advisory_unlock(42); INSERT INTO t (who) VALUES ('do'); END $$;\nCREATE TABLE after_do (id int);";
+    const cwd = await project(url, migration);
+    const lock = await holdAdvisoryLock(url);
+    let b: Awaited<ReturnType<typeof runCli>>;
+    try {
+      const killed = await runCli(["migrate", "--url", url], { cwd, killWhen: async () => (await waitingIn(url, "advisory")).length > 0 });
+      expect(killed.signal).toBe("SIGKILL");
+      await until("A's claim to lapse", () => claimLapsed(url, "migration:001_notx"));
+      let stderr = "";
+      const runB = runCli(["migrate", "--url", url], { cwd, onSpawn: (c) => c.stderr?.on("data", (d) => (stderr += d)) });
+      await until("runner B to report that it waits for the orphaned statement", () => stderr.includes("waiting")).catch((e) => {
+        throw new Error(`${(e as Error).message}; B said: ${stderr}`);
+      });
+      await lock.release();
+      b = await runB;
+    } finally {
+      await lock.release().catch(() => {});
+    }
+    expect(await rowsOf(url)).toEqual(["do"]);
+    expect(b.code, b.stderr).toBe(5);
+    expect(b.stderr).toContain("db/migrations/001_notx.sql:4");
+    expect(b.stderr).toContain("DO $$ BEGIN COMMIT;");
+    const markDone = /UPDATE "pgkeel"\.migration_steps SET done_at = now\(\) WHERE [^;]*;/.exec(b.stderr)?.[0];
+    expect(markDone, b.stderr).toBeDefined();
+    expect(b.stderr).toMatch(/DELETE FROM "pgkeel"\.migration_steps WHERE [^;]*;/);
+    expect(await admin(url, "SELECT to_regclass('after_do') IS NULL AS waits")).toEqual([{ waits: true }]);
+    // The person checks, sees the row, and marks the statement done with the printed SQL.
+    await admin(url, markDone!);
+    const again = await runCli(["migrate", "--url", url], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(await rowsOf(url)).toEqual(["do"]);
+    expect(await admin(url, "SELECT to_regclass('after_do') IS NOT NULL AS ok")).toEqual([{ ok: true }]);
+  });
+});
+
+describe("a partly applied no-transaction migration edited before the rerun", () => {
+  const v1 = "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('a');\nSELECT 1/0;";
+
+  it("a statement already run that changed is drift: exit 4 naming the file, statement and line; editing the statement that never ran is the normal fix", async () => {
+    const url = await freshDatabase("fence_drift");
+    const cwd = await project(url, v1);
+    const first = await runCli(["migrate", "--url", url], { cwd });
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.stderr).toContain("division by zero");
+    writeFileSync(join(cwd, "db/migrations/001_notx.sql"), "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('x');\nINSERT INTO t (who) VALUES ('a');");
+    const drift = await runCli(["migrate", "--url", url], { cwd });
+    expect(drift.code, drift.stderr).toBe(4);
+    expect(drift.stderr).toContain("db/migrations/001_notx.sql:2");
+    expect(drift.stderr).toContain("statement 1");
+    expect(drift.stderr).toContain("--allow-changed");
+    expect(await rowsOf(url)).toEqual(["a"]);
+    // Comments and spacing are not drift; the failed statement may be fixed freely.
+    writeFileSync(join(cwd, "db/migrations/001_notx.sql"), "-- pgkeel:no-transaction\n-- the first insert\nINSERT   INTO t (who)\n  VALUES ('a');\nINSERT INTO t (who) VALUES ('b');");
+    const fixed = await runCli(["migrate", "--url", url], { cwd });
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(await rowsOf(url)).toEqual(["a", "b"]);
+  });
+
+  it("--allow-changed goes through: the changed statement counts as applied and is not run", async () => {
+    const url = await freshDatabase("fence_drift_allow");
+    const cwd = await project(url, v1);
+    expect((await runCli(["migrate", "--url", url], { cwd })).code).toBe(1);
+    writeFileSync(join(cwd, "db/migrations/001_notx.sql"), "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('a2');\nINSERT INTO t (who) VALUES ('b');");
+    expect((await runCli(["migrate", "--url", url], { cwd })).code).toBe(4);
+    const allowed = await runCli(["migrate", "--allow-changed", "--url", url], { cwd });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stderr).toContain("db/migrations/001_notx.sql:2");
+    expect(await rowsOf(url)).toEqual(["a", "b"]);
+  });
+});
