@@ -165,3 +165,25 @@ describe("a partly applied no-transaction migration edited before the rerun", ()
     expect(await rowsOf(url)).toEqual(["a", "b"]);
   });
 });
+
+describe("an index step is judged on its own table", () => {
+  it("CREATE INDEX CONCURRENTLY foo ON t2 is not taken as done because foo exists on t1, and an INVALID foo on t1 is not dropped", async () => {
+    const url = await freshDatabase("fence_other_table");
+    await admin(url, "CREATE TABLE t1 (a int); CREATE TABLE t2 (b int); INSERT INTO t1 VALUES (1), (1); CREATE INDEX foo ON t1 (a)");
+    const cwd = makeProject({ "db/migrations/001_idx.sql": "-- pgkeel:no-transaction\nCREATE INDEX CONCURRENTLY foo ON t2 (b);" });
+    const onT1 = () => admin(url, "SELECT indrelid::regclass::text AS t, indisvalid FROM pg_index WHERE indexrelid = 'foo'::regclass");
+    const r = await runCli(["migrate", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("db/migrations/001_idx.sql:2");
+    expect(r.stderr).toContain('relation "foo" already exists');
+    expect(await onT1()).toEqual([{ t: "t1", indisvalid: true }]);
+    expect(await admin(url, "SELECT count(*)::int AS n FROM pgkeel.migrations")).toEqual([{ n: 0 }]);
+    // An INVALID foo on t1 (a failed unique build) is t1's business: left alone.
+    await admin(url, "DROP INDEX foo");
+    await admin(url, "CREATE UNIQUE INDEX CONCURRENTLY foo ON t1 (a)").catch(() => {});
+    const again = await runCli(["migrate", "--url", url], { cwd });
+    expect(again.code, again.stderr).toBe(1);
+    expect(again.stderr).toContain('relation "foo" already exists');
+    expect(await onT1()).toEqual([{ t: "t1", indisvalid: false }]);
+  });
+});

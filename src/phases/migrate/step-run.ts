@@ -1,4 +1,5 @@
 import { DatabaseError } from "../../errors.js";
+import { classify } from "../../gateway/classify.js";
 import type { Statement } from "../../sql/split.js";
 import { claimLost } from "../../state/claims.js";
 import { clearStartedStep, markStepDone, readStepRows, recordStep, stepTaken, type StepRow } from "../../state/steps.js";
@@ -80,7 +81,12 @@ export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this
           s.claim.check();
           await withSessionSettings(ctx, settings, async () => {
             sent = true;
-            await ctx.query(stmt.text);
+            // An error the server reports means the statement did not take effect; only a
+            // lost connection leaves its outcome open.
+            await ctx.query(stmt.text).catch((e: unknown) => {
+              if (classify(e).kind !== "connection") sent = false;
+              throw e;
+            });
           });
           finished = true;
         }
@@ -101,7 +107,7 @@ export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this
     if (e instanceof DatabaseError && e.sqlstate === stepTaken) return "earlier";
     if (e instanceof DatabaseError && e.sqlstate === claimLost) throw e;
     // Refused before it was sent, or failed for certain: forget the mark.
-    if (!sent || (e instanceof DatabaseError && !finished)) {
+    if (!sent) {
       await c.gw
         .executeWithRetry({
           name: `clear ${label(s)}`,
