@@ -3,6 +3,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { sqlChecksum } from "../../src/sql/checksum.js";
+import { parseSqlFile } from "../../src/sql/split.js";
 import { admin, freshDatabase } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
 import { until } from "../support/wait.js";
@@ -185,5 +187,37 @@ describe("an index step is judged on its own table", () => {
     expect(again.code, again.stderr).toBe(1);
     expect(again.stderr).toContain('relation "foo" already exists');
     expect(await onT1()).toEqual([{ t: "t1", indisvalid: false }]);
+  });
+});
+
+describe("a database set up by an earlier pgkeel", () => {
+  it("gets the new step and claim columns, and resumes its partly applied no-transaction migration from the old step rows", async () => {
+    const url = await freshDatabase("fence_old_state");
+    const text = "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('a');\nINSERT INTO t (who) VALUES ('b');";
+    const cwd = await project(url, text);
+    // The tables as the first release made them; step 0 recorded by it, with the file's checksum.
+    await admin(
+      url,
+      `CREATE SCHEMA pgkeel;
+       CREATE TABLE pgkeel.migrations (name text PRIMARY KEY, checksum text NOT NULL, transactional boolean NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now(), duration_ms integer NOT NULL DEFAULT 0, applied_by text);
+       CREATE TABLE pgkeel.migration_steps (migration text NOT NULL, step integer NOT NULL, checksum text NOT NULL,
+         done_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (migration, step));
+       CREATE TABLE pgkeel.claims (key text PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL);
+       CREATE TABLE pgkeel.index_builds (index_name text NOT NULL, owner text NOT NULL, started_at timestamptz NOT NULL DEFAULT now());
+       CREATE TABLE pgkeel.backfills (name text PRIMARY KEY, position text, rows_done bigint NOT NULL DEFAULT 0,
+         batches integer NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz);
+       INSERT INTO pgkeel.claims VALUES ('migration:001_notx', 'a dead runner', now() - interval '1 minute');
+       INSERT INTO t (who) VALUES ('a');`,
+    );
+    const checksum = sqlChecksum((await parseSqlFile(text, "001_notx.sql")).tokens);
+    await admin(url, "INSERT INTO pgkeel.migration_steps (migration, step, checksum) VALUES ('001_notx', 0, $1)", [checksum]);
+    const r = await runCli(["migrate", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await rowsOf(url)).toEqual(["a", "b"]);
+    expect(await admin(url, "SELECT step, done_at IS NOT NULL AS done, statement_checksum IS NOT NULL AS per_statement FROM pgkeel.migration_steps ORDER BY step")).toEqual([
+      { step: 0, done: true, per_statement: false },
+      { step: 1, done: true, per_statement: true },
+    ]);
   });
 });

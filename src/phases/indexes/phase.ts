@@ -1,12 +1,12 @@
+import { findIndex } from "../../catalog/objects.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { PhaseContext } from "../context.js";
 import { noteStop } from "../stop.js";
 import type { PlannedStatement } from "../migrate/phase.js";
 import { buildIndex } from "./build.js";
 import type { DeclaredIndex } from "./declared.js";
-import { validAsDeclared } from "./live.js";
+import { sameDefinition } from "./compare.js";
 import { hasLeftovers, rebuildIndex } from "./rebuild.js";
-import { stateOfIndex } from "./settle.js";
 
 export type IndexStateName = "valid" | "invalid" | "missing" | "building" | "changed";
 
@@ -34,9 +34,9 @@ async function stateOf(gw: Gateway, idx: DeclaredIndex): Promise<IndexStateName>
   return gw.executeWithRetry({
     name: `state of ${idx.ref.name}`,
     run: async (ctx) => {
-      const state = await stateOfIndex(ctx, idx.ref);
-      if (state !== "valid") return state;
-      return (await validAsDeclared(ctx, idx, idx.ref)) ? "valid" : "changed";
+      const found = await findIndex(ctx, { schema: idx.ref.schema, name: idx.ref.name }, idx.ref.table);
+      if (found?.state !== "valid") return found?.state ?? "missing";
+      return (await sameDefinition(idx, found.definition)) ? "valid" : "changed";
     },
   });
 }

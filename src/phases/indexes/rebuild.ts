@@ -39,10 +39,17 @@ export async function rebuildIndex(idx: DeclaredIndex, c: PhaseContext, wasValid
   return mine ? "this-run" : wasValid ? "already-valid" : "another-runner";
 }
 
-/** Whether a rebuild left its replacement or the retired index behind. */
+/** Whether a rebuild left its replacement or the retired index behind on the index's table (one round trip). */
 export async function hasLeftovers(db: Pick<UnitContext, "rows">, ref: IndexRef): Promise<boolean> {
   const { replacement, retired } = rebuildNames(ref);
-  return (await stateOfIndex(db, replacement)) !== "missing" || (await stateOfIndex(db, retired)) !== "missing";
+  const table = ref.table ? `${ref.table.schema ? `${quoteIdent(ref.table.schema)}.` : ""}${quoteIdent(ref.table.name)}` : undefined;
+  if (!table) return (await stateOfIndex(db, replacement)) !== "missing" || (await stateOfIndex(db, retired)) !== "missing";
+  const rows = await db.rows(
+    `SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = to_regclass($1) AND c.relname = ANY ($2::text[])`,
+    [table, [replacement.name, retired.name]],
+  );
+  return rows.length > 0;
 }
 
 /** The rebuild's steps, each chosen from the catalog; true when this run built or swapped in the index. */
