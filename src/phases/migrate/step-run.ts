@@ -15,9 +15,10 @@ const refusedInBlock = new Set(["25001", "2D000"]);
  * fence) and records the step done: both commit together or not at all, so the
  * step is applied exactly once and its outcome is never unknown. A runner behind
  * another's uncommitted step waits for it (no timeout on that wait), then finds the
- * step taken (PGK04). "alone" when PostgreSQL refuses the statement in a block.
+ * step "taken" (PGK04). "alone" when PostgreSQL refuses the statement in a block;
+ * "earlier" when a lost COMMIT turns out to have been another runner's step.
  */
-export async function runInTransaction(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier" | "alone"> {
+export async function runInTransaction(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier" | "taken" | "alone"> {
   const { m, c } = s;
   const head = [
     "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -43,7 +44,7 @@ export async function runInTransaction(s: Step, row: StepRow | undefined): Promi
     });
   } catch (e) {
     if (!(e instanceof DatabaseError) || e.sqlstate === claimLost) throw e;
-    if (e.sqlstate === stepTaken) return "earlier";
+    if (e.sqlstate === stepTaken) return "taken";
     if (e.sqlstate && refusedInBlock.has(e.sqlstate)) return "alone";
     throw await placeError(shifted(e, head), m, c, { stmt: s.stmt });
   }
@@ -56,7 +57,7 @@ export async function runInTransaction(s: Step, row: StepRow | undefined): Promi
  * did not take effect, and a fixed file may run it); a lost connection is judged
  * from the catalog, or by waiting while the statement still runs.
  */
-export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier"> {
+export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier" | "taken"> {
   const { m, c, stmt } = s;
   const index = indexOf(stmt);
   const where = `${m.file}:${stmt.line}`;
@@ -104,7 +105,7 @@ export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this
       },
     });
   } catch (e) {
-    if (e instanceof DatabaseError && e.sqlstate === stepTaken) return "earlier";
+    if (e instanceof DatabaseError && e.sqlstate === stepTaken) return "taken";
     if (e instanceof DatabaseError && e.sqlstate === claimLost) throw e;
     // Refused before it was sent, or failed for certain: forget the mark.
     if (!sent) {

@@ -51,14 +51,11 @@ async function runStep(s: Step, first: StepRow | undefined): Promise<"this-run" 
     s.claim.check();
     // Started and not done: by a runner that died or stalled, or stopped by a lost connection.
     if (row && (await judgeStarted(s, row)) === "done") return "earlier";
-    const ran = mustRunOutsideTransaction(s.stmt) ? await runAlone(s, row) : await runInTransaction(s, row);
-    if (ran === "alone") {
-      // PostgreSQL refused it in a transaction block after all (a procedure that commits, say).
-      if ((await runAlone(s, row)) === "this-run") return "this-run";
-    } else if (ran === "this-run") {
-      return "this-run";
-    }
-    // Another runner recorded the step meanwhile: look again.
+    let ran = mustRunOutsideTransaction(s.stmt) ? await runAlone(s, row) : await runInTransaction(s, row);
+    // PostgreSQL refused it in a transaction block after all (a procedure that commits, say).
+    if (ran === "alone") ran = await runAlone(s, row);
+    if (ran !== "taken") return ran;
+    // The step was recorded meanwhile (by another runner, or by this one's attempt cut off): look again.
     row = (await s.c.gw.executeWithRetry({ name: `read step ${s.i + 1} of ${s.m.name}`, run: (ctx) => readStepRows(ctx, s.c.names, s.m.name, s.i) })).get(s.i);
     if (row?.done) return row.startedBy === s.claim.owner ? "this-run" : "earlier";
   }
