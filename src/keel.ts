@@ -156,7 +156,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
     emit({ type: "target", display: target.display, embedded: target.kind === "pglite" });
     // The runner's id names its claims and its connections (application_name), so other runners
     // can find a statement it started in pg_stat_activity.
-    const runnerId = randomBytes(6).toString("hex");
+    const runnerId = randomBytes(4).toString("hex");
     const appName = `pgkeel:${runnerId}`;
     const embeddedWait = options.embeddedWaitSeconds ?? config.embeddedWaitSeconds;
     const driver: Driver =

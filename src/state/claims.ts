@@ -149,9 +149,18 @@ export class Claims {
     }
   }
 
+  /**
+   * The fence of this runner's claim on `key` at `generation`: a statement that
+   * aborts its transaction with PGK03 unless that claim is still held. (A dry run
+   * shows it with a placeholder generation.)
+   */
+  fenceSql(key: string, generation: string): string {
+    const condition = `NOT EXISTS (SELECT 1 FROM ${this.names.claims} WHERE key = ${quoteLiteral(key)} AND owner = ${quoteLiteral(this.owner)} AND generation = ${generation})`;
+    return raiseIf(`${key}:${generation}`, condition, claimLost, `pgkeel: the claim on ${key} was taken over by another runner`);
+  }
+
   private handle(key: string, generation: string): Claim & { markLost(): void } {
     let lost = false;
-    const condition = `NOT EXISTS (SELECT 1 FROM ${this.names.claims} WHERE key = ${quoteLiteral(key)} AND owner = ${quoteLiteral(this.owner)} AND generation = ${generation})`;
     return {
       key,
       owner: this.owner,
@@ -163,7 +172,7 @@ export class Claims {
       check: () => {
         if (lost) throw new ClaimLostError(key, undefined);
       },
-      fence: () => raiseIf(`${key}:${generation}`, condition, claimLost, `pgkeel: the claim on ${key} was taken over by another runner`),
+      fence: () => this.fenceSql(key, generation),
     };
   }
 }

@@ -42,6 +42,12 @@ export async function readStepRows(db: Reader, names: StateNames, migration: str
   );
 }
 
+/** The steps done, by index: works on the table as any pgkeel version made it (read-only paths run no upgrade). */
+export async function readDoneSteps(db: Reader, names: StateNames, migration: string): Promise<Set<number>> {
+  const rows = await db.rows<{ step: number }>(`SELECT step FROM ${names.steps} WHERE migration = $1 AND done_at IS NOT NULL`, [migration]);
+  return new Set(rows.map((r) => r.step));
+}
+
 export interface StepMark {
   readonly migration: string;
   readonly step: number;
@@ -74,14 +80,36 @@ export function recordStep(names: StateNames, mark: StepMark, done: boolean, tak
   );
 }
 
-/** Marks a started step done (whoever started it: a statement that completed is done). */
+/** Marks a started step done (whoever started it: a statement that completed is done). $1 migration, $2 step. */
+export function markStepDoneText(names: StateNames): string {
+  return `UPDATE ${names.steps} SET done_at = now() WHERE migration = $1 AND step = $2 AND done_at IS NULL`;
+}
+
 export async function markStepDone(db: Reader, names: StateNames, migration: string, step: number): Promise<void> {
-  await db.rows(`UPDATE ${names.steps} SET done_at = now() WHERE migration = $1 AND step = $2 AND done_at IS NULL`, [migration, step]);
+  await db.rows(markStepDoneText(names), [migration, step]);
 }
 
 /** Forgets a step this owner started whose statement failed for certain: a rerun may run it (edited) again. */
 export async function clearStartedStep(db: Reader, names: StateNames, migration: string, step: number, owner: string): Promise<void> {
   await db.rows(`DELETE FROM ${names.steps} WHERE migration = $1 AND step = $2 AND done_at IS NULL AND started_by = $3`, [migration, step, owner]);
+}
+
+/**
+ * `repair --mark-done`: the step is done, whether it was left started (exit 5) or
+ * has no row at all. False when it was recorded as done already.
+ */
+export async function markStepDoneByHand(db: Reader, names: StateNames, mark: Omit<StepMark, "owner" | "session">, by: string): Promise<boolean> {
+  const rows = await db.rows(
+    `INSERT INTO ${names.steps} AS s (migration, step, checksum, statement_checksum, started_by, done_at) VALUES ($1, $2, $3, $4, $5, now())
+     ON CONFLICT (migration, step) DO UPDATE SET done_at = now() WHERE s.done_at IS NULL RETURNING step`,
+    [mark.migration, mark.step, mark.fileChecksum, mark.statementChecksum, by],
+  );
+  return rows.length > 0;
+}
+
+/** `repair --retry`: forgets the step, started or done, so the next run sends it again. False when it had no row. */
+export async function forgetStep(db: Reader, names: StateNames, migration: string, step: number): Promise<boolean> {
+  return (await db.rows(`DELETE FROM ${names.steps} WHERE migration = $1 AND step = $2 RETURNING step`, [migration, step])).length > 0;
 }
 
 /**

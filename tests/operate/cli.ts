@@ -12,11 +12,4 @@ export function startCli(args: string[], cwd: string) {
   return { child, done, stderr: () => stderr };
 }
 
-export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
+export { until } from "../support/wait.js";

@@ -1,11 +1,14 @@
 import { stateTableExists } from "../../state/exists.js";
-import { readSteps } from "../../state/migrations.js";
+import { statementChecksum } from "../../sql/checksum.js";
+import { mustRunOutsideTransaction } from "../../sql/classify.js";
+import { markStepDoneText, readDoneSteps } from "../../state/steps.js";
 import { quoteLiteral } from "../../state/quote.js";
 import type { PhaseContext } from "../context.js";
 import { holdBack, type Held } from "./after-backfill.js";
-import type { Migration } from "./migration.js";
+import type { Migration, SqlMigration } from "./migration.js";
 import { migrationStatus, nextBatch, refuseDrift, type MigrateOptions } from "./phase.js";
-import { batchText, stepDone, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
+import { batchText, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
+import { stepRecordText, stepTimeouts, stepTransactionHead } from "./step-sql.js";
 
 /** One message `migrate` would send: its unit and its text, exactly as built for the real run. */
 export interface DryRunMessage {
@@ -22,7 +25,7 @@ export interface MigrateDryRun {
 
 /**
  * What `migrate` would send now, built by the same functions the real run uses
- * (batchText, transactionHeader, trackingInsert, stepDone), so the two cannot
+ * (batchText, transactionHeader, trackingInsert, the step messages), so the two cannot
  * drift apart. Reads only: a database without pgkeel's tables has nothing applied.
  */
 export async function dryRunMigrate(c: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateDryRun> {
@@ -48,27 +51,42 @@ async function messagesFor(c: PhaseContext, todo: readonly Migration[]): Promise
       out.push({ unit: `${m.name} (code migration)`, sql: `${transactionHeader(m, c)}-- up(db) runs here: each db.sql() call is one more message in this transaction\n${trackingInsert(m, c, true)};\nCOMMIT` });
       continue;
     }
-    const done = await stepsDone(c, m.name);
-    for (const [n, stmt] of m.statements.entries()) {
-      if (done.has(n)) continue;
-      const timeouts = [m.directives.lockTimeout && `lock_timeout ${m.directives.lockTimeout}`, m.directives.statementTimeout && `statement_timeout ${m.directives.statementTimeout}`].filter(Boolean);
-      const record = stepDone(m, n, c);
-      out.push({
-        unit: `${m.name} statement ${n + 1} (${m.file}:${stmt.line}, no transaction, under the migration's claim)`,
-        sql: [
-          ...(timeouts.length ? [`-- with ${timeouts.join(" and ")}: a session SET before, RESET after, where the session has other values`] : []),
-          stmt.text,
-          ";",
-          `${record.text};`,
-          `-- with ${record.params.map((p, k) => `$${k + 1} = ${typeof p === "string" ? quoteLiteral(p) : String(p)}`).join(", ")}`,
-        ].join("\n"),
-      });
-    }
+    out.push(...(await stepMessages(c, m)));
     out.push({ unit: `${m.name} tracking row`, sql: `${stepwiseTracking(m, c)};` });
   }
   return out;
 }
 
-async function stepsDone(c: PhaseContext, migration: string): Promise<Set<number>> {
-  return (await stateTableExists(c.gw, c.names.steps)) ? readSteps(c.gw, c.names, migration) : new Set<number>();
+/**
+ * A no-transaction migration's steps not done yet, as the run sends them (see
+ * step-run.ts): a statement PostgreSQL allows in a transaction goes in one with
+ * its fenced step record; one it refuses there is marked started (fenced), sent
+ * alone, and marked done. The claim's fencing token is known only when the run
+ * takes the claim: shown as <generation>.
+ */
+async function stepMessages(c: PhaseContext, m: SqlMigration): Promise<DryRunMessage[]> {
+  const done = (await stateTableExists(c.gw, c.names.steps))
+    ? await c.gw.executeWithRetry({ name: `read steps of ${m.name}`, run: (ctx) => readDoneSteps(ctx, c.names, m.name) })
+    : new Set<number>();
+  const key = `migration:${m.name}`;
+  const claim = { owner: c.claims.owner, fence: () => c.claims.fenceSql(key, "<generation>") };
+  const out: DryRunMessage[] = [];
+  for (const [i, stmt] of m.statements.entries()) {
+    if (done.has(i)) continue;
+    const s = { m, i, stmt, checksum: await statementChecksum(stmt.text), claim, c };
+    const unit = `${m.name} statement ${i + 1} (${m.file}:${stmt.line}, no transaction, under the migration's claim)`;
+    if (!mustRunOutsideTransaction(stmt)) {
+      out.push({ unit: `${unit}: in a transaction with its step record`, sql: `${stepTransactionHead(s, undefined)}${stmt.text}\n;\nCOMMIT` });
+      continue;
+    }
+    const t = stepTimeouts(s, false);
+    const timeouts = [t.lock_timeout && `lock_timeout ${t.lock_timeout}`, t.statement_timeout && `statement_timeout ${t.statement_timeout}`].filter(Boolean);
+    out.push({ unit: `${unit}: marked started`, sql: stepRecordText(s, undefined, false) });
+    out.push({
+      unit: `${unit}: sent alone${timeouts.length ? `, with ${timeouts.join(" and ")} (a session SET before, RESET after, where the session has other values)` : ""}`,
+      sql: stmt.text,
+    });
+    out.push({ unit: `${unit}: marked done`, sql: `${markStepDoneText(c.names)};\n-- with $1 = ${quoteLiteral(m.name)}, $2 = ${i}` });
+  }
+  return out;
 }

@@ -56,11 +56,11 @@ export async function migrate(deps: PhaseContext, files: readonly Migration[], o
     deps.emit({ type: "migration-applied", name: o.name, ms: o.ms, by: o.by });
   };
   const names = [...todo, ...held].map((m) => m.name);
-  await noteStop("migrate", names, () => [...applied, ...skipped], () => applyInOrder(deps, todo, report));
+  await noteStop("migrate", names, () => [...applied, ...skipped], () => applyInOrder(deps, todo, report, opts));
   return { applied, skipped, held };
 }
 
-async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], report: (o: Outcome) => void): Promise<void> {
+async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], report: (o: Outcome) => void, opts: MigrateOptions): Promise<void> {
   for (let i = 0; i < todo.length; ) {
     const batch = nextBatch(todo, i);
     for (const m of batch.length ? batch : [todo[i]!]) deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });

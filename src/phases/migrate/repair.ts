@@ -1,6 +1,8 @@
 import { UsageError } from "../../errors.js";
 import type { UnitContext } from "../../gateway/gateway.js";
+import { statementChecksum as statementChecksumOf } from "../../sql/checksum.js";
 import { xactLock } from "../../state/schema.js";
+import { forgetStep, markStepDoneByHand } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
 import { compare } from "./drift.js";
 import type { Migration } from "./migration.js";
@@ -117,12 +119,10 @@ async function fixStep(ctx: UnitContext, c: PhaseContext, s: StepArg, applied: R
   if (applied.has(m.name)) throw new UsageError(`repair --${s.action} ${m.name}:${s.index + 1}: ${m.name} is applied already; its statements need no repair`);
   const at = m.kind === "sql" ? `${m.file}:${m.statements[s.index]!.line}` : m.file;
   if (s.action === "mark-done") {
-    const rows = await ctx.rows(
-      `INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING step`,
-      [m.name, s.index, m.checksum],
-    );
-    return { action: s.action, migration: m.name, step: s.index + 1, detail: rows.length ? `statement ${s.index + 1} (${at}) recorded as done: the next run goes on after it` : `statement ${s.index + 1} (${at}) was recorded as done already` };
+    const statementChecksum = m.kind === "sql" ? await statementChecksumOf(m.statements[s.index]!.text) : null;
+    const changed = await markStepDoneByHand(ctx, c.names, { migration: m.name, step: s.index, fileChecksum: m.checksum, statementChecksum: statementChecksum ?? "" }, `repair by ${c.claims.owner}`);
+    return { action: s.action, migration: m.name, step: s.index + 1, detail: changed ? `statement ${s.index + 1} (${at}) recorded as done: the next run goes on after it` : `statement ${s.index + 1} (${at}) was recorded as done already` };
   }
-  const rows = await ctx.rows(`DELETE FROM ${c.names.steps} WHERE migration = $1 AND step = $2 RETURNING step`, [m.name, s.index]);
-  return { action: s.action, migration: m.name, step: s.index + 1, detail: rows.length ? `statement ${s.index + 1} (${at}) cleared: the next run sends it again` : `statement ${s.index + 1} (${at}) had no mark: the next run sends it` };
+  const cleared = await forgetStep(ctx, c.names, m.name, s.index);
+  return { action: s.action, migration: m.name, step: s.index + 1, detail: cleared ? `statement ${s.index + 1} (${at}) cleared: the next run sends it again` : `statement ${s.index + 1} (${at}) had no mark: the next run sends it` };
 }

@@ -39,11 +39,6 @@ export function stepwiseTracking(m: Migration, c: PhaseContext): string {
   return `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING`;
 }
 
-/** Marks statement `step` (0-based) of a no-transaction migration done, once it completed. */
-export function stepDone(m: Migration, step: number, c: PhaseContext): { text: string; params: unknown[] } {
-  return { text: `INSERT INTO ${c.names.steps} (migration, step, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, params: [m.name, step, m.checksum] };
-}
-
 export interface Span {
   /** Character offset of the statement in the message. */
   readonly at: number;

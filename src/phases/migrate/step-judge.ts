@@ -3,29 +3,17 @@ import type { UnitContext } from "../../gateway/gateway.js";
 import { isSafeToRepeat } from "../../sql/classify.js";
 import type { Statement } from "../../sql/split.js";
 import type { Claim } from "../../state/claims.js";
-import { markStepDone, readStepRows, resolveStepSql, type StepMark, type StepRow } from "../../state/steps.js";
-import type { PhaseContext } from "../context.js";
+import { markStepDone, readStepRows, resolveStepSql, type StepRow } from "../../state/steps.js";
 import { settleIndex, type IndexRef } from "../indexes/settle.js";
-import type { SqlMigration } from "./migration.js";
+import type { StepText } from "./step-sql.js";
 
 /** One statement of a non-transactional migration, as this run works it. */
-export interface Step {
-  readonly m: SqlMigration;
-  /** 0-based index: the step's number in pgkeel's table. */
-  readonly i: number;
-  readonly stmt: Statement;
-  /** Token checksum of the statement. */
-  readonly checksum: string;
+export interface Step extends StepText {
   readonly claim: Claim;
-  readonly c: PhaseContext;
 }
 
 export function label(s: Step): string {
   return `${s.m.name} statement ${s.i + 1} (${s.m.file}:${s.stmt.line})`;
-}
-
-export function stepMark(s: Step): StepMark {
-  return { migration: s.m.name, step: s.i, fileChecksum: s.m.checksum, statementChecksum: s.checksum, owner: s.claim.owner, session: s.c.claims.session };
 }
 
 /** The index a CREATE INDEX statement builds, on the table it names. */
@@ -104,9 +92,9 @@ function unknownOutcome(s: Step, how: string): string {
   return [
     `${s.m.file}:${s.stmt.line}:${s.stmt.column}: statement ${s.i + 1} (${text.length > 100 ? `${text.slice(0, 100)}...` : text}) ${how}.`,
     "pgkeel cannot tell whether it took effect (the catalog cannot say, and it is not safe to run twice), so it stops rather than guess.",
-    "Check the database, then either record it as done:",
+    `Check the database, then either record it as done: pgkeel repair --mark-done ${s.m.name}:${s.i + 1}, or in SQL:`,
     `  ${sql.markDone}`,
-    "or let the next run send it again:",
+    `or let the next run send it again: pgkeel repair --retry ${s.m.name}:${s.i + 1}, or in SQL:`,
     `  ${sql.retry}`,
   ].join("\n");
 }

@@ -1,10 +1,10 @@
 import { DatabaseError } from "../../errors.js";
 import { classify } from "../../gateway/classify.js";
-import type { Statement } from "../../sql/split.js";
 import { claimLost } from "../../state/claims.js";
-import { clearStartedStep, markStepDone, readStepRows, recordStep, stepTaken, type StepRow } from "../../state/steps.js";
-import { sessionTimeouts, setLocal, withSessionSettings, type Timeouts } from "../session-settings.js";
-import { indexOf, judgeInFlight, label, settleStepIndex, stepMark, type Step } from "./step-judge.js";
+import { clearStartedStep, markStepDone, readStepRows, stepTaken, type StepRow } from "../../state/steps.js";
+import { sessionTimeouts, withSessionSettings } from "../session-settings.js";
+import { indexOf, judgeInFlight, label, settleStepIndex, type Step } from "./step-judge.js";
+import { stepRecordText, stepTimeouts, stepTransactionHead } from "./step-sql.js";
 import { placeError } from "./locate.js";
 
 /** PostgreSQL refused the statement in a transaction block (25001), or it tried to commit inside one (2D000). */
@@ -20,15 +20,7 @@ const refusedInBlock = new Set(["25001", "2D000"]);
  */
 export async function runInTransaction(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier" | "taken" | "alone"> {
   const { m, c } = s;
-  const head = [
-    "BEGIN ISOLATION LEVEL READ COMMITTED",
-    "SET LOCAL lock_timeout = 0",
-    "SET LOCAL statement_timeout = 0",
-    s.claim.fence(),
-    recordStep(c.names, stepMark(s), true, row?.startedBy),
-    ...setLocal(timeouts(s, true)),
-    "",
-  ].join(";\n");
+  const head = stepTransactionHead(s, row?.startedBy);
   try {
     return await c.gw.executeWithRetry<"this-run" | "earlier">({
       name: label(s),
@@ -77,7 +69,7 @@ export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this
           finished = true;
         }
         if (!finished) {
-          const settings = await sessionTimeouts(ctx, c, timeouts(s, false), where);
+          const settings = await sessionTimeouts(ctx, c, stepTimeouts(s, false), where);
           if (!sent) await record(ctx, s, row, false);
           s.claim.check();
           await withSessionSettings(ctx, settings, async () => {
@@ -125,39 +117,7 @@ export async function runAlone(s: Step, row: StepRow | undefined): Promise<"this
 
 /** The fenced record: the claim is still ours and the step is started (or done), in one transaction. */
 async function record(ctx: { query(text: string): Promise<unknown> }, s: Step, row: StepRow | undefined, done: boolean): Promise<void> {
-  await ctx.query(
-    [
-      "BEGIN ISOLATION LEVEL READ COMMITTED",
-      "SET LOCAL lock_timeout = 0",
-      "SET LOCAL statement_timeout = 0",
-      s.claim.fence(),
-      recordStep(s.c.names, stepMark(s), done, row?.startedBy),
-      "COMMIT",
-    ].join(";\n"),
-  );
-}
-
-/**
- * The file's lock timeout (else the configured default) and statement timeout
- * (else the session's). Run alone, CONCURRENTLY forms and plain VACUUM get no lock
- * timeout: their locks queue no reads or writes behind them, and a lock timeout
- * would only leave an INVALID index to clean up.
- */
-function timeouts(s: Step, inTransaction: boolean): Timeouts {
-  const lock = s.m.directives.lockTimeout ?? s.c.lockTimeout;
-  return {
-    lock_timeout: inTransaction || !queuesNoTraffic(s.stmt) ? lock : undefined,
-    statement_timeout: s.m.directives.statementTimeout,
-  };
-}
-
-function queuesNoTraffic(s: Statement): boolean {
-  const n = s.node;
-  const option = (list: unknown, name: string) => Array.isArray(list) && list.some((p) => (p as { DefElem?: { defname?: string } }).DefElem?.defname === name);
-  if (s.kind === "IndexStmt" || s.kind === "DropStmt") return n.concurrent === true;
-  if (s.kind === "ReindexStmt") return option(n.params, "concurrently");
-  if (s.kind === "VacuumStmt") return !option(n.options, "full");
-  return false;
+  await ctx.query(stepRecordText(s, row?.startedBy, done));
 }
 
 /** The error with its position made relative to the statement, not the message around it. */

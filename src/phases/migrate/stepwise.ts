@@ -5,7 +5,7 @@ import { isApplied } from "../../state/migrations.js";
 import { readStepRows, type StepRow } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
 import type { SqlMigration } from "./migration.js";
-import { trackingInsert } from "./sql-text.js";
+import { stepwiseTracking } from "./sql-text.js";
 import { judgeStarted, type Step } from "./step-judge.js";
 import { runAlone, runInTransaction } from "./step-run.js";
 
@@ -35,7 +35,7 @@ export async function applyStepwise(m: SqlMigration, c: PhaseContext, opts: Step
         const by = await runStep({ m, i, stmt, checksum: checksums[i]!, claim, c }, rows.get(i));
         if (by === "this-run") c.emit({ type: "statement-applied", migration: m.name, index: i, ms: Math.round(performance.now() - t) });
       }
-      const recorded = await c.gw.query(`record ${m.name}`, `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING RETURNING name`);
+      const recorded = await c.gw.query(`record ${m.name}`, `${stepwiseTracking(m, c)} RETURNING name`);
       return recorded.length > 0;
     },
     (holder) => c.emit({ type: "waiting", what: m.name, holder }),
