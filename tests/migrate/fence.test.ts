@@ -5,7 +5,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { sqlChecksum } from "../../src/sql/checksum.js";
 import { parseSqlFile } from "../../src/sql/split.js";
-import { admin, freshDatabase } from "../support/db.js";
+import { admin, bouncerSkip, freshDatabase, statementBouncerUrl, withDatabase } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
 import { until } from "../support/wait.js";
 
@@ -219,5 +219,23 @@ describe("a database set up by an earlier pgkeel", () => {
       { step: 0, done: true, per_statement: false },
       { step: 1, done: true, per_statement: true },
     ]);
+  });
+});
+
+describe("through PgBouncer in statement mode", () => {
+  it("each step is one implicit transaction: the migration runs, each statement once, and a failing statement's error arrives as itself", async (ctx) => {
+    if (bouncerSkip()) ctx.skip();
+    const url = await freshDatabase("fence_stmt_mode");
+    const pooled = withDatabase(statementBouncerUrl(), new URL(url).pathname.slice(1));
+    const cwd = await project(url, "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('a');\nCREATE INDEX CONCURRENTLY t_who_idx ON t (who);\nINSERT INTO t (id, who) VALUES (1, 'dup');");
+    const r = await runCli(["migrate", "--url", pooled], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("db/migrations/001_notx.sql:4:1");
+    expect(r.stderr).toContain("23505");
+    writeFileSync(join(cwd, "db/migrations/001_notx.sql"), "-- pgkeel:no-transaction\nINSERT INTO t (who) VALUES ('a');\nCREATE INDEX CONCURRENTLY t_who_idx ON t (who);\nINSERT INTO t (who) VALUES ('b');");
+    const again = await runCli(["migrate", "--url", pooled], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(await rowsOf(url)).toEqual(["a", "b"]);
+    expect(await admin(url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_who_idx'::regclass")).toEqual([{ indisvalid: true }]);
   });
 });

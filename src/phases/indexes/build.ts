@@ -55,11 +55,11 @@ export async function buildUnderClaim(idx: DeclaredIndex, as: IndexRef, c: Phase
         const settings = await sessionTimeouts(ctx, c, { statement_timeout: idx.statementTimeout }, what);
         claim.check();
         await ctx.query(
+          // One implicit transaction: the fence and the record commit together.
           [
-            "BEGIN ISOLATION LEVEL READ COMMITTED",
+            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
             claim.fence(),
             `INSERT INTO ${c.names.indexBuilds} (index_name, owner) VALUES (${quoteLiteral(as.name)}, ${quoteLiteral(claim.owner)})`,
-            "COMMIT",
           ].join(";\n"),
         );
         await withSessionSettings(ctx, settings, async () => {

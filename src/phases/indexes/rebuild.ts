@@ -106,13 +106,13 @@ async function swap(idx: DeclaredIndex, c: PhaseContext, claim: Claim): Promise<
       const repl = await findIndex(ctx, { schema: replacement.schema, name: replacement.name }, replacement.table);
       if (!repl) return;
       await ctx.query(
+        // One implicit transaction: the fence and both renames commit together or not at all.
         [
-          "BEGIN ISOLATION LEVEL READ COMMITTED",
+          "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
           `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
           claim.fence(),
           ...(old ? [`ALTER INDEX ${old.qualified} RENAME TO ${quoteIdent(retired.name)}`] : []),
           `ALTER INDEX ${repl.qualified} RENAME TO ${quoteIdent(idx.ref.name)}`,
-          "COMMIT",
         ].join(";\n"),
       );
     },

@@ -8,7 +8,7 @@ import { holdBack, type Held } from "./after-backfill.js";
 import type { Migration, SqlMigration } from "./migration.js";
 import { migrationStatus, nextBatch, refuseDrift, type MigrateOptions } from "./phase.js";
 import { batchText, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
-import { stepRecordText, stepTimeouts, stepTransactionHead } from "./step-sql.js";
+import { stepRecordText, stepTimeouts, stepTransactionText } from "./step-sql.js";
 
 /** One message `migrate` would send: its unit and its text, exactly as built for the real run. */
 export interface DryRunMessage {
@@ -76,7 +76,7 @@ async function stepMessages(c: PhaseContext, m: SqlMigration): Promise<DryRunMes
     const s = { m, i, stmt, checksum: await statementChecksum(stmt.text), claim, c };
     const unit = `${m.name} statement ${i + 1} (${m.file}:${stmt.line}, no transaction, under the migration's claim)`;
     if (!mustRunOutsideTransaction(stmt)) {
-      out.push({ unit: `${unit}: in a transaction with its step record`, sql: `${stepTransactionHead(s, undefined)}${stmt.text}\n;\nCOMMIT` });
+      out.push({ unit: `${unit}: in one transaction with its step record`, sql: stepTransactionText(s, undefined).text });
       continue;
     }
     const t = stepTimeouts(s, false);

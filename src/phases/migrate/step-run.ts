@@ -4,7 +4,7 @@ import { claimLost } from "../../state/claims.js";
 import { clearStartedStep, markStepDone, readStepRows, stepTaken, type StepRow } from "../../state/steps.js";
 import { sessionTimeouts, withSessionSettings } from "../session-settings.js";
 import { indexOf, judgeInFlight, label, settleStepIndex, type Step } from "./step-judge.js";
-import { stepRecordText, stepTimeouts, stepTransactionHead } from "./step-sql.js";
+import { stepRecordText, stepTimeouts, stepTransactionText } from "./step-sql.js";
 import { placeError } from "./locate.js";
 
 /** PostgreSQL refused the statement in a transaction block (25001), or it tried to commit inside one (2D000). */
@@ -20,12 +20,12 @@ const refusedInBlock = new Set(["25001", "2D000"]);
  */
 export async function runInTransaction(s: Step, row: StepRow | undefined): Promise<"this-run" | "earlier" | "taken" | "alone"> {
   const { m, c } = s;
-  const head = stepTransactionHead(s, row?.startedBy);
+  const { head, text } = stepTransactionText(s, row?.startedBy);
   try {
     return await c.gw.executeWithRetry<"this-run" | "earlier">({
       name: label(s),
       run: async (ctx) => {
-        await ctx.query(`${head}${s.stmt.text}\n;\nCOMMIT`);
+        await ctx.query(text);
         return "this-run" as const;
       },
       // A lost COMMIT: the step row committed with the statement, or neither did.

@@ -24,13 +24,18 @@ export function stepMark(s: StepText): StepMark {
   return { migration: s.m.name, step: s.i, fileChecksum: s.m.checksum, statementChecksum: s.checksum, owner: s.claim.owner, session: s.c.claims.session };
 }
 
-/** Waiting behind another runner's step is never an error: no timeouts until the statement's own. */
-const noWaitLimits = ["BEGIN ISOLATION LEVEL READ COMMITTED", "SET LOCAL lock_timeout = 0", "SET LOCAL statement_timeout = 0"];
+/**
+ * Each message is one implicit transaction (no BEGIN or COMMIT: an error arrives as
+ * itself even through a statement-mode pooler) that states its isolation level.
+ * Waiting behind another runner's step is never an error: no timeouts until the
+ * statement's own.
+ */
+const noWaitLimits = ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "SET LOCAL lock_timeout = 0", "SET LOCAL statement_timeout = 0"];
 
 /**
- * The start of the transaction a statement runs in with its step row: the fence,
- * the step recorded done, then the statement's own timeouts. The statement and
- * `COMMIT` follow. `takeOver`: the runner whose started mark this replaces.
+ * The start of the message a statement runs in with its step row: the fence, the
+ * step recorded done, then the statement's own timeouts; the statement follows,
+ * and all of it commits together. `takeOver`: the runner whose started mark this replaces.
  */
 export function stepTransactionHead(s: StepText, takeOver: string | null | undefined): string {
   return [...noWaitLimits, s.claim.fence(), recordStep(s.c.names, stepMark(s), true, takeOver), ...setLocal(stepTimeouts(s, true)), ""].join(";\n");
@@ -38,7 +43,7 @@ export function stepTransactionHead(s: StepText, takeOver: string | null | undef
 
 /** The fenced record of a statement run alone: started before it is sent (or done, when the catalog shows it built). */
 export function stepRecordText(s: StepText, takeOver: string | null | undefined, done: boolean): string {
-  return [...noWaitLimits, s.claim.fence(), recordStep(s.c.names, stepMark(s), done, takeOver), "COMMIT"].join(";\n");
+  return [...noWaitLimits, s.claim.fence(), recordStep(s.c.names, stepMark(s), done, takeOver)].join(";\n");
 }
 
 /**
@@ -62,4 +67,11 @@ function queuesNoTraffic(s: Statement): boolean {
   if (s.kind === "ReindexStmt") return option(n.params, "concurrently");
   if (s.kind === "VacuumStmt") return !option(n.options, "full");
   return false;
+}
+
+/** The whole message of a statement run in a transaction with its step record. */
+export function stepTransactionText(s: StepText, takeOver: string | null | undefined): { head: string; text: string } {
+  const head = stepTransactionHead(s, takeOver);
+  // The newline ends a trailing line comment.
+  return { head, text: `${head}${s.stmt.text}\n` };
 }
