@@ -69,7 +69,7 @@ describe("indexes --rebuild-changed with several runners at once", () => {
     const sampler = sampleCatalog(url);
     const stderr: string[] = Array.from({ length: n }, () => "");
     const running = Array.from({ length: n }, (_, i) =>
-      runCli(["indexes", "--rebuild-changed", "--url", url], { cwd, onSpawn: (c) => c.stderr?.on("data", (d) => (stderr[i] += d)) }),
+      runCli(["indexes", "--rebuild-changed", "--url", url], { cwd, onStderr: (e) => (stderr[i] = e) }),
     );
     try {
       await until("every runner at the swap of r_a_key or waiting for its holder", async () => {

@@ -80,7 +80,7 @@ describe("a runner killed (SIGKILL) while its statement runs: the statement is n
       expect(orphan).toBeDefined();
       await until("A's claim to lapse", () => claimLapsed(url, "migration:001_notx"));
       let stderr = "";
-      const runB = runCli(["migrate", "--url", url], { cwd, onSpawn: (c) => c.stderr?.on("data", (d) => (stderr += d)) });
+      const runB = runCli(["migrate", "--url", url], { cwd, onStderr: (e) => (stderr = e) });
       // B blocks behind the orphaned backend's uncommitted step (or, before the fix, behind the lock itself).
       await until("runner B to wait behind the orphaned statement", async () =>
         (await admin(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1", [orphan])).length > 0,
@@ -106,7 +106,7 @@ describe("a runner killed (SIGKILL) while its statement runs: the statement is n
       expect(killed.signal).toBe("SIGKILL");
       await until("A's claim to lapse", () => claimLapsed(url, "migration:001_notx"));
       let stderr = "";
-      const runB = runCli(["migrate", "--url", url], { cwd, onSpawn: (c) => c.stderr?.on("data", (d) => (stderr += d)) });
+      const runB = runCli(["migrate", "--url", url], { cwd, onStderr: (e) => (stderr = e) });
       await until("runner B to report that it waits for the orphaned statement", () => stderr.includes("waiting")).catch((e) => {
         throw new Error(`${(e as Error).message}; B said: ${stderr}`);
       });
