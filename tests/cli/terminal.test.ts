@@ -31,7 +31,7 @@ async function pgkeelBlocked(url: string, like: string): Promise<void> {
   for (;;) {
     const [row] = await admin<{ n: number }>(
       withDatabase(serverUrl(), "postgres"),
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgkeel' AND wait_event_type = 'Lock' AND query ILIKE $2`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'pgkeel:%' AND wait_event_type = 'Lock' AND query ILIKE $2`,
       [db, like],
     );
     if (row!.n > 0) return;
