@@ -60,20 +60,19 @@ export async function indexState(db: Reader, index: TableRef, table?: TableRef):
   return (await findIndex(db, index, table))?.state ?? "missing";
 }
 
-/** A found index: its state, its schema-qualified quoted name (for statements that must act on exactly it), its definition. */
+/** A found index: its state, its schema, and its schema-qualified quoted name (for statements that must act on exactly it). */
 export interface FoundIndex {
   readonly state: Exclude<IndexState, "missing">;
+  readonly schema: string;
   readonly qualified: string;
-  /** As pg_get_indexdef prints it. */
-  readonly definition: string;
 }
 
-/** indexState with the rest of what pgkeel needs to know about the index, in one round trip. */
+/** indexState, with the schema and qualified name of the index it found, in one round trip. */
 export async function findIndex(db: Reader, index: TableRef, table?: TableRef): Promise<FoundIndex | undefined> {
   const t = split(index);
   const on = table === undefined ? undefined : split(table);
-  const [row] = await db.rows<{ valid: boolean; building: boolean; qualified: string; definition: string }>(
-    `SELECT i.indisvalid AND i.indisready AS valid, format('%I.%I', n.nspname, c.relname) AS qualified, pg_get_indexdef(c.oid) AS definition,
+  const [row] = await db.rows<{ valid: boolean; building: boolean; schema: string; qualified: string }>(
+    `SELECT i.indisvalid AND i.indisready AS valid, n.nspname AS schema, format('%I.%I', n.nspname, c.relname) AS qualified,
             EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
       WHERE c.relname = $2 AND c.relkind IN ('i', 'I')
@@ -83,5 +82,5 @@ export async function findIndex(db: Reader, index: TableRef, table?: TableRef): 
     [t.schema, t.name, on?.schema ?? null, on?.name ?? null, on !== undefined],
   );
   if (!row) return undefined;
-  return { state: row.building ? "building" : row.valid ? "valid" : "invalid", qualified: row.qualified, definition: row.definition };
+  return { state: row.building ? "building" : row.valid ? "valid" : "invalid", schema: row.schema, qualified: row.qualified };
 }

@@ -5,7 +5,7 @@ import { noteStop } from "../stop.js";
 import type { PlannedStatement } from "../migrate/phase.js";
 import { buildIndex } from "./build.js";
 import type { DeclaredIndex } from "./declared.js";
-import { sameDefinition } from "./compare.js";
+import { definedAsDeclared } from "./live.js";
 import { hasLeftovers, rebuildIndex } from "./rebuild.js";
 
 export type IndexStateName = "valid" | "invalid" | "missing" | "building" | "changed";
@@ -31,14 +31,12 @@ export interface IndexesResult {
 }
 
 async function stateOf(gw: Gateway, idx: DeclaredIndex): Promise<IndexStateName> {
-  return gw.executeWithRetry({
+  const found = await gw.executeWithRetry({
     name: `state of ${idx.ref.name}`,
-    run: async (ctx) => {
-      const found = await findIndex(ctx, { schema: idx.ref.schema, name: idx.ref.name }, idx.ref.table);
-      if (found?.state !== "valid") return found?.state ?? "missing";
-      return (await sameDefinition(idx, found.definition)) ? "valid" : "changed";
-    },
+    run: (ctx) => findIndex(ctx, { schema: idx.ref.schema, name: idx.ref.name }, idx.ref.table),
   });
+  if (found?.state !== "valid") return found?.state ?? "missing";
+  return (await definedAsDeclared(gw, idx, found.schema, idx.ref.name)) ? "valid" : "changed";
 }
 
 export async function indexStatus(gw: Gateway, declared: readonly DeclaredIndex[]): Promise<IndexStatus[]> {

@@ -28,8 +28,8 @@ export function rebuildNames(ref: IndexRef): { replacement: IndexRef; retired: I
 export async function rebuildIndex(idx: DeclaredIndex, c: PhaseContext, wasValid: boolean): Promise<"this-run" | "another-runner" | "already-valid"> {
   await refuseConstraintIndex(idx, c);
   const t = performance.now();
-  const done = () =>
-    c.gw.executeWithRetry({ name: `check index ${idx.ref.name}`, run: async (ctx) => (await validAsDeclared(ctx, idx, idx.ref)) && !(await hasLeftovers(ctx, idx.ref)) });
+  const done = async () =>
+    (await validAsDeclared(c.gw, idx, idx.ref)) && !(await c.gw.executeWithRetry({ name: `leftovers of ${idx.ref.name}`, run: (ctx) => hasLeftovers(ctx, idx.ref) }));
   const claimed = await c.claims.withClaim(indexClaimKey(idx.ref), done, (claim) => swapIn(idx, c, claim), (holder) =>
     c.emit({ type: "waiting", what: `index ${idx.ref.name}`, holder }),
   );
@@ -59,16 +59,19 @@ async function swapIn(idx: DeclaredIndex, c: PhaseContext, claim: Claim): Promis
   let mine = false;
   for (;;) {
     claim.check();
-    const s = await c.gw.executeWithRetry({
+    const st = await c.gw.executeWithRetry({
       name: `state of ${idx.ref.name}`,
       run: async (ctx) => ({
         main: await stateOfIndex(ctx, idx.ref),
-        mainDone: await validAsDeclared(ctx, idx, idx.ref),
         replacement: await stateOfIndex(ctx, replacement),
-        replacementReady: await validAsDeclared(ctx, idx, replacement),
         retired: await stateOfIndex(ctx, retired),
       }),
     });
+    const s = {
+      ...st,
+      mainDone: st.main === "valid" && (await validAsDeclared(c.gw, idx, idx.ref)),
+      replacementReady: st.replacement === "valid" && (await validAsDeclared(c.gw, idx, replacement)),
+    };
     if (s.mainDone) {
       if (s.retired !== "missing") await dropFenced(c, claim, retired);
       if (s.replacement !== "missing") await dropFenced(c, claim, replacement);
