@@ -29,6 +29,18 @@ import { dir, openSession, type KeelOptions, type Session } from "./session.js";
 
 export type { KeelOptions };
 
+const sessions = new WeakMap<Keel, () => Promise<Session>>();
+
+/**
+ * The keel's opened session (gateway, state names, claims). For pgkeel's own fleet
+ * scheduler, which keeps per-member bookkeeping in the member's state; not public API.
+ */
+export function sessionOf(keel: Keel): Promise<Session> {
+  const open = sessions.get(keel);
+  if (!open) throw new Error("not a keel made by createKeel");
+  return open();
+}
+
 /** What `status()` returns; `status --json` prints it. */
 export interface KeelStatus {
   readonly migrations: readonly MigrationStatus[];
@@ -218,5 +230,6 @@ export function createKeel(options: KeelOptions = {}): Keel {
       await s?.gw.close();
     },
   };
+  sessions.set(keel, session);
   return keel;
 }

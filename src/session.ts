@@ -48,6 +48,12 @@ export interface KeelOptions {
    * was done and what was left. The abort reason names the cause (`"SIGTERM"`).
    */
   readonly signal?: AbortSignal;
+  /** Schema of pgkeel's own tables, over the config's `schema` (a fleet gives each tenant schema its own). */
+  readonly stateSchema?: string;
+  /** Names this runner's claims and connections (`pgkeel:<runnerId>`); default a random id. */
+  readonly runnerId?: string;
+  /** Most connections this keel opens at once (default 4); a fleet caps each member. */
+  readonly maxConnections?: number;
 }
 
 /** One opened project: its config, target, gateway and claims, shared by every call of a `Keel`. */
@@ -77,7 +83,7 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
   emit({ type: "target", display: target.display, embedded: target.kind === "pglite" });
   // The runner's id names its claims and its connections (application_name), so other runners
   // can find a statement it started in pg_stat_activity.
-  const runnerId = randomBytes(4).toString("hex");
+  const runnerId = options.runnerId ?? randomBytes(4).toString("hex");
   const appName = `pgkeel:${runnerId}`;
   const embeddedWait = options.embeddedWaitSeconds ?? config.embeddedWaitSeconds;
   const driver: Driver =
@@ -87,7 +93,7 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
           onWait: (holder) => emit({ type: "waiting", what: `the embedded database ${target.dir}`, holder }),
           stop: options.signal,
         })
-      : pgDriver(target.url, defaultTuning, appName);
+      : pgDriver(target.url, options.maxConnections ? { ...defaultTuning, maxConnections: options.maxConnections } : defaultTuning, appName);
   const gw = new Gateway(driver, {
     retry: {
       ...(options.maxRetries ?? config.maxRetries) !== undefined && { maxAttempts: options.maxRetries ?? config.maxRetries },
@@ -97,7 +103,7 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
     onEvent: emit,
     stop: options.signal,
   });
-  const names = stateNames(config.schema ?? "pgkeel");
+  const names = stateNames(options.stateSchema ?? config.schema ?? "pgkeel");
   const owner = `${hostname()}:${process.pid}:${runnerId}`;
   let created = false;
   const missing = memo(() => missingState(gw, names));

@@ -69,6 +69,16 @@ export class Output {
     this.line(describeProgress(e));
   }
 
+  /** On a terminal, a live line under `key` (a fleet's counts), redrawn; elsewhere nothing. */
+  live(key: string, render: (width: number) => string): void {
+    if (!this.mode.quiet) this.progress?.show(key, (w) => this.clean(render(w)));
+  }
+
+  /** Whether live lines are drawn (a terminal, not --quiet). */
+  get isLive(): boolean {
+    return this.progress !== undefined && !this.mode.quiet;
+  }
+
   /** Stops the progress lines; call before the process ends. */
   close(): void {
     this.progress?.stop();

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { UsageError } from "../errors.js";
+import { positiveInt } from "./positive-int.js";
 import { registerAdopt } from "./commands/adopt.js";
 import { registerBaseline } from "./commands/baseline.js";
 import { registerCreate } from "./commands/create.js";
@@ -15,11 +15,7 @@ import type { GlobalFlags } from "./with-keel.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
-export const positiveInt = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} needs a whole number of at least 1, got "${v}"`);
-  return n;
-};
+export { positiveInt };
 
 /** The CLI: global flags here, each command in its own module under commands/. */
 export function program(setExit: (code: number) => void): Command {

@@ -22,6 +22,36 @@ export interface GlobalFlags {
   retryCap?: number;
 }
 
+/**
+ * The keel options the global flags give, with every secret the run may meet
+ * (flags, environment, .env, the config's URLs and fleets) known to `out` first.
+ */
+export async function keelOptions(flags: GlobalFlags, out: Output): Promise<KeelOptions> {
+  out.secrets = [...secretsOf(flags.url), ...secretsOf(process.env.DATABASE_URL)];
+  const cwd = resolve(flags.cwd ?? process.cwd());
+  out.secrets.push(...secretsOf(dotEnvDatabaseUrl(cwd)));
+  // Secrets of the config's URLs are known before anything can print them.
+  try {
+    const { config } = await loadConfig(cwd, flags.config);
+    out.secrets.push(...secretsOf(config.url), ...Object.values(config.urls ?? {}).flatMap((u) => secretsOf(u)));
+    for (const f of Object.values(config.fleets ?? {})) out.secrets.push(...[...(f.urls ?? []), f.query?.url, f.schemas?.url].flatMap((u) => secretsOf(u)));
+  } catch {
+    // The keel reports a bad config itself.
+  }
+  return {
+    cwd,
+    url: flags.url,
+    via: flags.via,
+    config: flags.config,
+    migrationsDir: flags.migrationsDir,
+    indexesDir: flags.indexesDir,
+    backfillsDir: flags.backfillsDir,
+    maxRetries: flags.maxRetries,
+    retryCapMs: flags.retryCap,
+    onEvent: (e) => out.event(e),
+  };
+}
+
 /** What a command module gets to register itself with. */
 export interface CommandHost {
   readonly cli: Command;
@@ -41,28 +71,7 @@ export async function withKeel(
   body: (keel: Keel, out: Output) => Promise<void | number>,
 ): Promise<number> {
   const out = new Output({ json: !!flags.json, quiet: !!flags.quiet, eventsToStdout });
-  out.secrets = [...secretsOf(flags.url), ...secretsOf(process.env.DATABASE_URL)];
-  const cwd = resolve(flags.cwd ?? process.cwd());
-  out.secrets.push(...secretsOf(dotEnvDatabaseUrl(cwd)));
-  // Secrets of the config's URLs are known before anything can print them.
-  try {
-    const { config } = await loadConfig(cwd, flags.config);
-    out.secrets.push(...secretsOf(config.url), ...Object.values(config.urls ?? {}).flatMap((u) => secretsOf(u)));
-  } catch {
-    // The keel reports a bad config itself.
-  }
-  const options: KeelOptions = {
-    cwd,
-    url: flags.url,
-    via: flags.via,
-    config: flags.config,
-    migrationsDir: flags.migrationsDir,
-    indexesDir: flags.indexesDir,
-    backfillsDir: flags.backfillsDir,
-    maxRetries: flags.maxRetries,
-    retryCapMs: flags.retryCap,
-    onEvent: (e) => out.event(e),
-  };
+  const options = await keelOptions(flags, out);
   const stop = stopOnSignals((line) => out.log(line));
   const keel = createKeel({ ...options, signal: stop.signal });
   try {

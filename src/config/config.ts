@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.js";
+import { validateFleets, type FleetConfig } from "../fleet/config.js";
 import type { SafetyConfig } from "../safety/settings.js";
 
 /** What `pgkeel.config.{ts,mjs,js,json}` may hold. */
@@ -29,9 +30,11 @@ export interface KeelConfig {
   readonly embeddedWaitSeconds?: number;
   /** Safety analysis: `{ minRows: 10000, rules: { "prefer-identity": "warning", "ban-drop-column": "off" } }`. */
   readonly safety?: SafetyConfig;
+  /** Named fleets of databases or schemas, run with `--fleet NAME` (see src/fleet/config.ts). */
+  readonly fleets?: Readonly<Record<string, FleetConfig>>;
 }
 
-type Kind = "string" | "number" | "urls" | "safety";
+type Kind = "string" | "number" | "urls" | "safety" | "fleets";
 const kinds: Record<keyof KeelConfig, Kind> = {
   url: "string",
   urls: "urls",
@@ -46,6 +49,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   claimTtlSeconds: "number",
   embeddedWaitSeconds: "number",
   safety: "safety",
+  fleets: "fleets",
 };
 
 export const configNames = ["pgkeel.config.ts", "pgkeel.config.mjs", "pgkeel.config.js", "pgkeel.config.json"];
@@ -93,7 +97,8 @@ function validate(raw: unknown, file: string): KeelConfig {
     if (!kind) {
       throw new UsageError(`${file}: unknown config key "${key}" (known: ${Object.keys(kinds).join(", ")})`);
     }
-    if (kind === "safety") {
+    if (kind === "fleets") validateFleets(value, file);
+    else if (kind === "safety") {
       if (!isSafetyConfig(value)) throw bad(key, 'an object { minRows?: number >= 0, rules?: { "<rule-id>": "error" | "warning" | "off" } }', value);
     } else if (kind === "urls") {
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(key, 'an object of name: URL ({ "direct": "postgres://..." })', value);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Keel } from "../../keel.js";
 import { plural, type Output } from "../output.js";
+import { fleetOptions, withFleet, type FleetFlags } from "../with-fleet.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 const drift = (c: Command) =>
@@ -20,7 +21,8 @@ const driftFlags = (o: { allowChanged?: boolean; allowMissing?: boolean; allowOu
 
 /** `migrate`, `indexes`, `backfill` and `run`: the commands that change the database. */
 export function registerPhases({ cli, flags, setExit }: CommandHost): void {
-  drift(cli.command("migrate").description("apply pending migrations")).action(async (o) => {
+  fleetOptions(drift(cli.command("migrate").description("apply pending migrations")), true).action(async (o) => {
+    if (o.fleet) return setExit(await fleetOr(o, "migrate", (keel) => keel.migrate(driftFlags(o))));
     setExit(
       await withKeel(flags(), !o.dryRun, async (keel, out) => {
         if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: false });
@@ -31,11 +33,11 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
     );
   });
 
-  cli
-    .command("indexes")
+  fleetOptions(cli.command("indexes"), true)
     .description("build declared indexes that are missing or invalid, always concurrently")
     .option("--rebuild-changed", "rebuild indexes whose definition changed: build the new one beside it, then swap")
-    .action(async (o: { rebuildChanged?: boolean }) => {
+    .action(async (o: { rebuildChanged?: boolean } & FleetFlags) => {
+      if (o.fleet) return setExit(await fleetOr(o, "indexes", (keel) => keel.indexes({ rebuildChanged: o.rebuildChanged })));
       setExit(
         await withKeel(flags(), true, async (keel, out) => {
           const r = await keel.indexes({ rebuildChanged: o.rebuildChanged });
@@ -45,10 +47,10 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
       );
     });
 
-  cli
-    .command("backfill")
+  fleetOptions(cli.command("backfill"), true)
     .description("run unfinished backfills in keyset batches, each batch applied exactly once")
-    .action(async () => {
+    .action(async (o: FleetFlags) => {
+      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill()));
       setExit(
         await withKeel(flags(), true, async (keel, out) => {
           const r = await keel.backfill();
@@ -58,9 +60,10 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
       );
     });
 
-  drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill"))
+  fleetOptions(drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill")), true)
     .option("--rebuild-changed", "rebuild indexes whose definition changed")
     .action(async (o) => {
+      if (o.fleet) return setExit(await fleetOr(o, "run", (keel) => keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged })));
       setExit(
         await withKeel(flags(), !o.dryRun, async (keel, out) => {
           if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: true });
@@ -70,6 +73,15 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
         }),
       );
     });
+
+  /** The command over a fleet; --dry-run is for one database. */
+  function fleetOr(o: FleetFlags & { dryRun?: boolean }, command: string, work: (keel: Keel) => Promise<unknown>): Promise<number> {
+    if (o.dryRun) {
+      process.stderr.write("pgkeel: --dry-run works on one database: use it with --url (or --via) instead of --fleet\n");
+      return Promise.resolve(2);
+    }
+    return withFleet(flags(), o, command, work);
+  }
 }
 
 /** `--dry-run`: the messages as they would be sent, on stdout; nothing is changed. */

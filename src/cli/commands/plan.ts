@@ -1,13 +1,29 @@
 import { gate } from "../check.js";
+import { fleetPlan } from "../../fleet/read.js";
+import { fleetOptions, withFleetRead, type FleetFlags } from "../with-fleet.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 /** `plan`: what `run` would do, statement by statement, with the locks, findings and the sessions in the way. */
 export function registerPlan({ cli, flags, setExit }: CommandHost): void {
-  cli
-    .command("plan")
+  fleetOptions(cli.command("plan"), false)
     .description("what run would do, statement by statement, with locks, safety findings and the sessions that would block it now")
     .option("--check", "CI gate: exit 4 on drift, 6 when a pending statement would be refused as unsafe, 7 when anything is pending, else 0")
-    .action(async (o: { check?: boolean }) => {
+    .action(async (o: { check?: boolean } & FleetFlags) => {
+      if (o.fleet) {
+        return setExit(
+          await withFleetRead(flags(), o, async (opts, out) => {
+            const p = await fleetPlan(opts);
+            if (flags().json) out.result(JSON.stringify({ fleet: o.fleet, members: p.members }));
+            else
+              for (const m of p.members) {
+                out.result(`${m.schema === undefined ? m.target : `${m.schema} (${m.target})`}: ${m.error ? `${m.state} (exit ${m.exit}): ${m.error}` : m.statements.length ? "" : "nothing to do"}`);
+                for (const st of m.statements) out.result(`  ${st.file} line ${st.line}: ${st.kind}, lock ${st.lock}${st.warnings.length ? ` (${st.warnings.length} warning${st.warnings.length === 1 ? "" : "s"})` : ""}`);
+              }
+            if (p.exit) return p.exit;
+            return o.check && p.members.some((m) => m.statements.length) ? 7 : 0;
+          }),
+        );
+      }
       setExit(
         await withKeel(flags(), false, async (keel, out) => {
           const plan = await keel.plan();

@@ -1,17 +1,36 @@
 import { gate } from "../check.js";
 import { stateStyle } from "../colour.js";
 import { plural } from "../output.js";
+import { fleetStatus } from "../../fleet/read.js";
+import { fleetOptions, withFleetRead, type FleetFlags } from "../with-fleet.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 /** `status [--json]`: every migration, index and backfill with its state. */
 export function registerStatus({ cli, flags, setExit }: CommandHost): void {
-  cli
-    .command("status")
+  fleetOptions(cli.command("status"), false)
     .description("every migration, index and backfill with its state")
     .option("--json", "print one JSON object")
     .option("--check", "CI gate: exit 4 on drift, 7 when anything is pending, else 0")
-    .action(async (o: { json?: boolean; check?: boolean }) => {
+    .action(async (o: { json?: boolean; check?: boolean } & FleetFlags) => {
       const json = o.json || flags().json;
+      if (o.fleet) {
+        return setExit(
+          await withFleetRead({ ...flags(), json }, o, async (opts, out) => {
+            const s = await fleetStatus(opts);
+            if (json) out.result(JSON.stringify({ fleet: o.fleet, members: s.members }));
+            else {
+              for (const m of s.members) {
+                const pending = m.migrations.filter((x) => x.state !== "applied").length + m.indexes.filter((x) => x.state !== "valid").length + m.backfills.filter((x) => x.state !== "done").length;
+                out.result(`${out.paint.out(stateStyle(m.state), m.state.padEnd(12))}${m.schema === undefined ? m.target : `${m.schema} (${m.target})`}${pending ? `  ${plural(pending, "item")} not done` : ""}${m.error ? `  ${m.error}` : ""}`);
+              }
+              const failed = s.members.filter((m) => m.state === "failed" || m.state === "unreachable").length;
+              out.result(`fleet ${o.fleet}: ${failed} failed of ${plural(s.members.length, "member")}; ${s.members.filter((m) => m.state === "done").length} done`);
+            }
+            if (!o.check) return 0;
+            return s.exit || (s.members.some((m) => m.state !== "done") ? 7 : 0);
+          }),
+        );
+      }
       setExit(
         await withKeel({ ...flags(), json }, false, async (keel, out) => {
           const s = await keel.status();

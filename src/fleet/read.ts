@@ -1,0 +1,88 @@
+import { randomBytes } from "node:crypto";
+import { checkStatus } from "../cli/check.js";
+import type { KeelStatus } from "../keel.js";
+import { sessionOf, type Keel } from "../keel.js";
+import type { PlannedStatement } from "../phases/migrate/phase.js";
+import { redactText, secretsOf } from "../gateway/redact.js";
+import { memberConnections } from "./config.js";
+import { projectDigest } from "./digest.js";
+import type { MemberRef } from "./events.js";
+import { ref, openFleet, type FleetOptions } from "./fleet.js";
+import { memberKeel } from "./member.js";
+import { claimHolder, lastRecord } from "./member-state.js";
+import type { Member } from "./members.js";
+import { exitOf, isUnreachable, mostSerious } from "./outcome.js";
+import { dispatch, Slots } from "./slots.js";
+
+/** One member in `status --fleet NAME --json`. */
+export type MemberStatus = MemberRef & {
+  readonly state: "done" | "failed" | "pending" | "running" | "unreachable";
+  /** The member's exit status: its last fleet run's failure, 4 for drift found now, else 0. */
+  readonly exit: number;
+  readonly error?: string;
+  readonly migrations: KeelStatus["migrations"];
+  readonly indexes: KeelStatus["indexes"];
+  readonly backfills: KeelStatus["backfills"];
+};
+
+/**
+ * `status --fleet`: every member's migrations, indexes and backfills and its
+ * state: done, pending, running (a fleet runner holds it), failed (drift now, or
+ * its last fleet run failed: with that run's error), or unreachable. Reads only.
+ */
+export async function fleetStatus(opts: Omit<FleetOptions, "onEvent" | "haltAfter">, command = "run"): Promise<{ members: MemberStatus[]; exit: number }> {
+  const members = await readEach<MemberStatus>(opts, async (m, keel) => {
+    const s = await sessionOf(keel);
+    const status = await keel.status();
+    const key = `${command}:${projectDigest({ migrations: s.migrationsDir.path, indexes: s.indexesDir.path, backfills: s.backfillsDir.path })}`;
+    const check = checkStatus(status);
+    const [last, holder] = check.code === 0 ? [undefined, undefined] : await Promise.all([lastRecord(s, key), claimHolder(s, key)]);
+    const base = { ...ref(m), migrations: status.migrations, indexes: status.indexes, backfills: status.backfills };
+    if (check.code === 0) return { ...base, state: "done" as const, exit: 0 };
+    if (check.code === 4) return { ...base, state: "failed" as const, exit: 4, error: check.why };
+    if (holder) return { ...base, state: "running" as const, exit: 0 };
+    if (last?.state === "failed") return { ...base, state: "failed" as const, exit: last.exit, ...(last.error !== undefined && { error: last.error }) };
+    return { ...base, state: "pending" as const, exit: 0 };
+  }, (m, state, exit, error) => ({ ...ref(m), state, exit, error, migrations: [], indexes: [], backfills: [] }));
+  return { members, exit: mostSerious(members.map((m) => m.exit)) };
+}
+
+/** `plan --fleet`: what `run` would do on each member. Reads only. */
+export async function fleetPlan(opts: Omit<FleetOptions, "onEvent" | "haltAfter">): Promise<{ members: (MemberRef & { state: string; exit: number; error?: string; statements: PlannedStatement[] })[]; exit: number }> {
+  const members = await readEach(
+    opts,
+    async (m, keel) => ({ ...ref(m), state: "read", exit: 0, statements: await keel.plan() }),
+    (m, state, exit, error) => ({ ...ref(m), state, exit, error, statements: [] }),
+  );
+  return { members, exit: mostSerious(members.map((m) => m.exit)) };
+}
+
+/** Runs `read` on every member within the fleet's caps; a member that fails is reported by `failed`, in fleet order. */
+async function readEach<T>(
+  opts: Omit<FleetOptions, "onEvent" | "haltAfter">,
+  read: (m: Member, keel: Keel) => Promise<T>,
+  failed: (m: Member, state: "failed" | "unreachable", exit: number, error: string) => T,
+): Promise<T[]> {
+  const runner = opts.runner ?? randomBytes(4).toString("hex");
+  const { config, members } = await openFleet(opts.name, opts.keel, runner);
+  const slots = new Slots(opts.concurrency ?? config.concurrency ?? 8, Math.floor((config.perHost ?? 8) / memberConnections));
+  const results: T[] = new Array(members.length);
+  await dispatch(members, (m) => m.host, slots, async (m) => {
+    results[m.index] = await readOne(m);
+  });
+  return results;
+
+  async function readOne(m: Member): Promise<T> {
+    const keel = memberKeel(m, { keel: opts.keel, runner, onEvent: () => {} });
+    let reached = false;
+    try {
+      await (await sessionOf(keel)).gw.query("reach the member", "SELECT 1");
+      reached = true;
+      return await read(m, keel);
+    } catch (e) {
+      return failed(m, !reached && isUnreachable(e) ? "unreachable" : "failed", exitOf(e), redactText(e instanceof Error ? e.message : String(e), secretsOf(m.url)));
+    } finally {
+      await keel.close().catch(() => {});
+    }
+  }
+}
