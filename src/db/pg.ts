@@ -9,6 +9,9 @@ import type { ConnectionTuning, Driver, Endpoint, Session, StatementResult } fro
  */
 export function pgDriver(url: string, tuning: ConnectionTuning, applicationName = "pgkeel"): Driver {
   const lastUsed = new WeakMap<pg.PoolClient, number>();
+  // Connections open now, over every pool: close() returns once the server has closed them all.
+  let open = 0;
+  let allClosed: (() => void) | undefined;
   let pool = newPool();
   const endpoint = endpointOf(url);
 
@@ -26,6 +29,11 @@ export function pgDriver(url: string, tuning: ConnectionTuning, applicationName 
     });
     // An idle client whose server went away emits 'error'; without a listener the process dies.
     p.on("error", () => {});
+    p.on("connect", () => open++);
+    // 'remove' comes once the socket closed, after the server's backend has left pg_stat_activity.
+    p.on("remove", () => {
+      if (--open === 0) allClosed?.();
+    });
     return p;
   }
 
@@ -85,7 +93,10 @@ export function pgDriver(url: string, tuning: ConnectionTuning, applicationName 
     },
     async close() {
       // end() waits for every checked-out client; one stuck on a dead socket must not hold the process.
-      await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      // It resolves before the sockets close: wait for those too, so a caller that counts
+      // connections per server (a fleet's per-host cap) never overlaps a closing pool with a new one.
+      const closed = new Promise<void>((r) => (open === 0 ? r() : (allClosed = r)));
+      await Promise.race([pool.end().catch(() => {}).then(() => closed), new Promise((r) => setTimeout(r, 5_000).unref())]);
     },
   };
 }
