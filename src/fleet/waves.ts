@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { redactUrl } from "../gateway/redact.js";
 import { waveSize, type FleetConfig } from "./config.js";
 import type { Member } from "./members.js";
 
@@ -38,7 +39,7 @@ function pickCanary(members: readonly Member[], canary: number | readonly string
   if (typeof canary === "number") return members.slice(0, Math.min(canary, members.length));
   return canary.map((c) => {
     const m = members.find((x) => (x.schema !== undefined ? x.schema === c : x.url === c || x.target === c));
-    if (!m) throw new UsageError(`${at}.canary: ${c.includes("://") ? "URL" : "schema"} ${c.includes("://") ? "given" : c} is not a member of the fleet`);
+    if (!m) throw new UsageError(`${at}.canary: ${c.includes("://") ? `URL ${redactUrl(c)}` : `schema ${c}`} is not a member of the fleet`);
     return m;
   });
 }
