@@ -103,7 +103,7 @@ export async function runFleet(opts: FleetOptions, command: string, work: FleetW
 
   const result = members.map((member) => {
     const o = outcomes.get(member);
-    if (!o || o.state === "held") return { member, state: "pending" as const, exit: 0 };
+    if (!o || o.state === "held" || o.state === "stopped") return { member, state: "pending" as const, exit: 0 };
     return { member, state: o.state, exit: o.exit, ...("error" in o && { error: o.error }) };
   });
   const counts = { done: 0, skipped: 0, failed: 0, unreachable: 0, pending: 0 };
@@ -141,6 +141,8 @@ async function runWave(
       if (!again) emit({ type: "member-held", member: ref(m), wave: wave.name });
       return 300 + Math.random() * 300;
     }
+    // A member stopped by a signal stays pending: the next run continues it.
+    if (o.state === "stopped") return;
     outcomes.set(m, o);
     emit({ type: "member-done", member: ref(m), wave: wave.name, state: o.state, exit: o.exit, ms: o.ms, ...("error" in o && { error: o.error }), ...("by" in o && o.by && { by: o.by }) });
   }, halt);

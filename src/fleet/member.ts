@@ -18,7 +18,9 @@ export type MemberOutcome =
   | { readonly state: Exclude<MemberState, "failed" | "unreachable">; readonly exit: 0; readonly ms: number; readonly by?: "this-run" | "another-runner" }
   | { readonly state: "failed" | "unreachable"; readonly exit: number; readonly error: string; readonly ms: number }
   /** Another fleet runner holds this member's claim now. */
-  | { readonly state: "held"; readonly ms: number };
+  | { readonly state: "held"; readonly ms: number }
+  /** A stop signal ended its run after the unit in flight: left for the next run, not failed. */
+  | { readonly state: "stopped"; readonly exit: number; readonly ms: number };
 
 export interface MemberRun {
   /** The keel options every member shares (project, config, retries, stop signal). */
@@ -81,6 +83,7 @@ export async function runMember(m: Member, r: MemberRun, work: FleetWork): Promi
       await claim.release();
     }
   } catch (e) {
+    if (e instanceof StoppedError) return { state: "stopped", exit: e.exitCode, ms: ms() };
     const error = redactText(e instanceof Error ? e.message : String(e), secretsOf(m.url));
     return { state: !reached && isUnreachable(e) ? "unreachable" : "failed", exit: exitOf(e), error, ms: ms() };
   } finally {
