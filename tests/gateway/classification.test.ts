@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatabaseError, LoginError, RetriesExhaustedError } from "../../src/errors.js";
 import { admin, freshDatabase, terminatePgkeelSessions, withDatabase } from "../support/db.js";
 import { testGateway } from "../support/gateway.js";
+import { until } from "../support/wait.js";
 import { FaultProxy } from "../support/proxy.js";
 
 /**
@@ -184,17 +185,26 @@ describe("retried after backoff", () => {
     await admin(url, "CREATE TABLE IF NOT EXISTS dl (id int PRIMARY KEY); INSERT INTO dl VALUES (1), (2) ON CONFLICT DO NOTHING");
     const a = testGateway(url);
     const b = testGateway(url);
+    // Each unit locks its first row, then waits until the other holds its own: the
+    // second UPDATEs then wait on each other, a deadlock every time (no sleep racing).
+    let holding = 0;
+    const bothHold = until("both units hold their first row", () => holding >= 2);
+    bothHold.catch(() => {}); // a unit that failed first reports the failure, not this wait
     try {
       const unit = (first: number, second: number) => ({
         name: `lock ${first} then ${second}`,
-        run: (db: import("../../src/gateway/gateway.js").UnitContext) =>
-          db.query(
-            `BEGIN; UPDATE dl SET id = id WHERE id = ${first}; SELECT pg_sleep(0.3); UPDATE dl SET id = id WHERE id = ${second}; COMMIT`,
-          ),
+        run: async (db: import("../../src/gateway/gateway.js").UnitContext) => {
+          await db.query(`BEGIN; UPDATE dl SET id = id WHERE id = ${first}`);
+          holding++;
+          await bothHold;
+          await db.query(`UPDATE dl SET id = id WHERE id = ${second}; COMMIT`);
+        },
       });
-      await Promise.all([a.gw.executeWithRetry(unit(1, 2)), b.gw.executeWithRetry(unit(2, 1))]);
+      // allSettled: neither gateway closes while the other's unit still has a query in flight.
+      const results = await Promise.allSettled([a.gw.executeWithRetry(unit(1, 2)), b.gw.executeWithRetry(unit(2, 1))]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
       const retries = [...a.retries(), ...b.retries()];
-      expect(retries.some((e) => e.type === "retry" && e.kind === "rolled-back" && e.reason.includes("40P01"))).toBe(true);
+      expect(retries.filter((e) => e.type === "retry" && e.kind === "rolled-back" && e.reason.includes("40P01"))).toHaveLength(1);
     } finally {
       await a.gw.close();
       await b.gw.close();

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
 import { batchLimits } from "../../src/phases/migrate/batch.js";
@@ -174,15 +175,22 @@ describe("SQL migrations on a real server", () => {
 
   it("timeout directives apply to a no-transaction migration's statements too", async () => {
     const url = await freshDatabase("mig_notx_timeouts");
+    await admin(url, "CREATE TABLE gate (id int); CREATE TABLE swept (id int)");
     await admin(url, `ALTER DATABASE ${new URL(url).pathname.slice(1)} SET statement_timeout = '200ms'`);
     const cwd = makeProject({
-      "db/migrations/001_long.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 0\nSELECT pg_sleep(0.5);\nVACUUM;",
-      "db/migrations/002_short.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 50ms\nSELECT pg_sleep(0.01);\nSELECT pg_sleep(0.3);",
+      "db/migrations/001_long.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 0\nSELECT pg_sleep(0.5);\nVACUUM swept;",
+      // The second statement waits on a lock the test holds until migrate ends: only 002's own
+      // statement timeout (shorter than the 5 s lock timeout) can end it.
+      "db/migrations/002_short.sql": "-- pgkeel:no-transaction\n-- pgkeel:statement-timeout 1s\nSELECT 1;\nLOCK TABLE gate IN ACCESS SHARE MODE;",
     });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    await holder.query("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE");
     const keel = await keelOn(url, cwd);
     const err = await keel.migrate().catch((e) => e);
     await keel.close();
-    // 001 outlived the database's 200 ms because the file said 0; 002's own 50 ms cut its second statement.
+    await holder.end();
+    // 001 outlived the database's 200 ms because the file said 0; 002's own 1 s cut its second statement.
     expect(err.sqlstate).toBe("57014");
     expect(err.message).toContain("db/migrations/002_short.sql:4:1");
     expect(await admin(url, "SELECT name FROM pgkeel.migrations")).toEqual([{ name: "001_long" }]);
