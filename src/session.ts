@@ -65,6 +65,7 @@ export interface Session {
   readonly claims: Claims;
   readonly names: ReturnType<typeof stateNames>;
   readonly lockTimeout: string;
+  readonly idleTimeout: string;
   readonly migrationsDir: PhaseDir;
   readonly indexesDir: PhaseDir;
   readonly backfillsDir: PhaseDir;
@@ -115,6 +116,7 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
     names,
     claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30, appName),
     lockTimeout: config.lockTimeout ?? "5s",
+    idleTimeout: config.idleInTransactionTimeout ?? "60s",
     migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
     indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
     backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),

@@ -18,6 +18,12 @@ export interface KeelConfig {
   readonly schema?: string;
   /** Default `lock_timeout` of migration transactions (default `5s`). */
   readonly lockTimeout?: string;
+  /**
+   * How long a transaction of pgkeel's may sit idle before the server ends it
+   * (`idle_in_transaction_session_timeout`, default `60s`): a runner that hangs
+   * inside a migration cannot hold the others back for longer.
+   */
+  readonly idleInTransactionTimeout?: string;
   /** Attempts per unit (default 10). */
   readonly maxRetries?: number;
   /** Longest wait between attempts in ms (default 8000). */
@@ -43,6 +49,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   backfillsDir: "string",
   schema: "string",
   lockTimeout: "string",
+  idleInTransactionTimeout: "string",
   maxRetries: "number",
   retryCapMs: "number",
   retryFirstMs: "number",

@@ -61,7 +61,12 @@ const connectionCodes = new Set([
   "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "ECONNABORTED",
   "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EAI_AGAIN", "ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
 ]);
-const connectionStates = new Set(["57P01", "57P02", "57P03"]);
+/**
+ * The server ended the session: shut down, or (25P03, 57P05) an idle-in-transaction or
+ * idle-session timeout cut it off, e.g. a runner stopped inside its transaction. A lost
+ * connection like any other: reconnect, read back what committed.
+ */
+const connectionStates = new Set(["57P01", "57P02", "57P03", "25P03", "57P05"]);
 /** TLS set-up that cannot succeed by retrying: the URL's TLS settings and the server disagree. */
 const tlsSettingsCodes = new Set([
   "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",

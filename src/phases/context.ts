@@ -13,6 +13,8 @@ export interface PhaseContext {
   readonly claims: Claims;
   /** Default `lock_timeout` of the transactions pgkeel opens. */
   readonly lockTimeout: string;
+  /** `idle_in_transaction_session_timeout` of the transactions pgkeel opens: a holder that hangs is cut off after it. */
+  readonly idleTimeout: string;
   readonly emit: EventSink;
   /** Found once per run, only when a phase needs to know. */
   readonly pooler: () => Promise<PoolerMode>;

@@ -56,6 +56,11 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
     // One message, no BEGIN or COMMIT: the server runs it as one implicit transaction,
     // so an error (no CREATE privilege, say) arrives as itself even through a statement-mode pooler.
     [
+      // Stated, not inherited from the role or database: no snapshot older than the lock,
+      // and no statement_timeout or lock_timeout on the wait behind another runner.
+      "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+      "SET LOCAL lock_timeout = 0",
+      "SET LOCAL statement_timeout = 0",
       xactLock(names.schema, "state"),
       `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(names.schema)}`,
       `CREATE TABLE IF NOT EXISTS ${names.migrations} (

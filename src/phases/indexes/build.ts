@@ -4,6 +4,7 @@ import { quoteLiteral } from "../../state/quote.js";
 import type { PhaseContext } from "../context.js";
 import { sessionTimeouts, withSessionSettings } from "../session-settings.js";
 import type { DeclaredIndex } from "./declared.js";
+import { openTransaction } from "../transaction.js";
 import { settleIndex, stateOfIndex, type IndexRef } from "./settle.js";
 
 /** The claim on an index, by schema and name (its rebuild's replacement is worked under the same claim). */
@@ -57,7 +58,7 @@ export async function buildUnderClaim(idx: DeclaredIndex, as: IndexRef, c: Phase
         await ctx.query(
           // One implicit transaction: the fence and the record commit together.
           [
-            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            ...openTransaction(c, true),
             claim.fence(),
             `INSERT INTO ${c.names.indexBuilds} (index_name, owner) VALUES (${quoteLiteral(as.name)}, ${quoteLiteral(claim.owner)})`,
           ].join(";\n"),

@@ -7,6 +7,7 @@ import type { PhaseContext } from "../context.js";
 import { buildUnderClaim, indexClaimKey } from "./build.js";
 import type { DeclaredIndex } from "./declared.js";
 import { validAsDeclared } from "./live.js";
+import { openTransaction } from "../transaction.js";
 import { renamed, settleIndex, stateOfIndex, type IndexRef } from "./settle.js";
 
 /** A rebuild's replacement (built beside the index) and the name the old index is retired under. */
@@ -111,7 +112,7 @@ async function swap(idx: DeclaredIndex, c: PhaseContext, claim: Claim): Promise<
       await ctx.query(
         // One implicit transaction: the fence and both renames commit together or not at all.
         [
-          "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+          ...openTransaction(c, true),
           `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
           claim.fence(),
           ...(old ? [`ALTER INDEX ${old.qualified} RENAME TO ${quoteIdent(retired.name)}`] : []),

@@ -1,6 +1,6 @@
 import { quoteLiteral } from "../../state/quote.js";
-import { xactLock } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
+import { openTransaction, waitForMigrateLock } from "../transaction.js";
 import type { Migration } from "./migration.js";
 
 export interface Recorded {
@@ -35,7 +35,7 @@ export async function recordAsApplied(
   return c.gw.executeWithRetry<Recorded>({
     name: `record ${ms.length} migration(s) as applied (${by})`,
     run: async (ctx) => {
-      await ctx.query(["BEGIN ISOLATION LEVEL READ COMMITTED", "SET LOCAL lock_timeout = 0", xactLock(c.names.schema, "migrate")].join(";\n"));
+      await ctx.query([...openTransaction(c), ...waitForMigrateLock(c)].join(";\n"));
       const applied = new Set((await ctx.rows<{ name: string }>(`SELECT name FROM ${c.names.migrations}`)).map((r) => r.name));
       check(applied);
       const todo = ms.filter((m) => !applied.has(m.name));

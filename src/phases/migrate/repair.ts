@@ -1,9 +1,9 @@
 import { UsageError } from "../../errors.js";
 import type { UnitContext } from "../../gateway/gateway.js";
 import { statementChecksum as statementChecksumOf } from "../../sql/checksum.js";
-import { xactLock } from "../../state/schema.js";
 import { forgetStep, markStepDoneByHand } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
+import { openTransaction, waitForMigrateLock } from "../transaction.js";
 import { compare } from "./drift.js";
 import type { Migration } from "./migration.js";
 
@@ -46,7 +46,7 @@ export async function repair(c: PhaseContext, files: readonly Migration[], opts:
   return c.gw.executeWithRetry({
     name: "repair",
     run: async (ctx) => {
-      await ctx.query(["BEGIN ISOLATION LEVEL READ COMMITTED", "SET LOCAL lock_timeout = 0", xactLock(c.names.schema, "migrate")].join(";\n"));
+      await ctx.query([...openTransaction(c), ...waitForMigrateLock(c)].join(";\n"));
       const applied = await ctx.rows<{ name: string; checksum: string; applied_at: Date; duration_ms: number }>(
         `SELECT name, checksum, applied_at, duration_ms FROM ${c.names.migrations}`,
       );

@@ -1,6 +1,7 @@
 import { raiseIf } from "../../state/guard.js";
 import { quoteLiteral } from "../../state/quote.js";
-import { xactLock } from "../../state/schema.js";
+import { setLocal } from "../session-settings.js";
+import { openTransaction, waitForMigrateLock } from "../transaction.js";
 import type { Statement } from "../../sql/split.js";
 import type { PhaseContext } from "../context.js";
 import type { Migration, SqlMigration } from "./migration.js";
@@ -19,11 +20,10 @@ export const alreadyApplied = "PGK01";
  */
 export function transactionHeader(m: Migration, c: PhaseContext, implicit = false): string {
   return [
-    ...(implicit ? [] : ["BEGIN"]),
-    "SET LOCAL lock_timeout = 0",
-    xactLock(c.names.schema, "migrate"),
-    `SET LOCAL lock_timeout = ${quoteLiteral(m.directives.lockTimeout ?? c.lockTimeout)}`,
-    ...(m.directives.statementTimeout ? [`SET LOCAL statement_timeout = ${quoteLiteral(m.directives.statementTimeout)}`] : []),
+    ...openTransaction(c, implicit),
+    ...waitForMigrateLock(c),
+    // The file's limits (else the configured lock timeout and the session's statement timeout) from here on.
+    ...setLocal({ lock_timeout: m.directives.lockTimeout ?? c.lockTimeout, statement_timeout: m.directives.statementTimeout }),
     raiseIf(m.name, `EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)})`, alreadyApplied, "migration already applied by another runner"),
     "",
   ].join(";\n");

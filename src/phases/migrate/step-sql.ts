@@ -3,6 +3,7 @@ import type { Claim } from "../../state/claims.js";
 import { recordStep, type StepMark } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
 import { setLocal, type Timeouts } from "../session-settings.js";
+import { openTransaction, unlimitedWait } from "../transaction.js";
 import type { SqlMigration } from "./migration.js";
 
 /**
@@ -30,7 +31,7 @@ export function stepMark(s: StepText): StepMark {
  * Waiting behind another runner's step is never an error: no timeouts until the
  * statement's own.
  */
-const noWaitLimits = ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "SET LOCAL lock_timeout = 0", "SET LOCAL statement_timeout = 0"];
+const noWaitLimits = (s: StepText) => [...openTransaction(s.c, true), ...unlimitedWait];
 
 /**
  * The start of the message a statement runs in with its step row: the fence, the
@@ -38,12 +39,12 @@ const noWaitLimits = ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "SET LOC
  * and all of it commits together. `takeOver`: the runner whose started mark this replaces.
  */
 export function stepTransactionHead(s: StepText, takeOver: string | null | undefined): string {
-  return [...noWaitLimits, s.claim.fence(), recordStep(s.c.names, stepMark(s), true, takeOver), ...setLocal(stepTimeouts(s, true)), ""].join(";\n");
+  return [...noWaitLimits(s), s.claim.fence(), recordStep(s.c.names, stepMark(s), true, takeOver), ...setLocal(stepTimeouts(s, true)), ""].join(";\n");
 }
 
 /** The fenced record of a statement run alone: started before it is sent (or done, when the catalog shows it built). */
 export function stepRecordText(s: StepText, takeOver: string | null | undefined, done: boolean): string {
-  return [...noWaitLimits, s.claim.fence(), recordStep(s.c.names, stepMark(s), done, takeOver)].join(";\n");
+  return [...noWaitLimits(s), s.claim.fence(), recordStep(s.c.names, stepMark(s), done, takeOver)].join(";\n");
 }
 
 /**
