@@ -6,6 +6,8 @@
  */
 export abstract class PgkeelError extends Error {
   abstract readonly exitCode: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 130 | 143;
+  /** Migrations this run applied before the failure (set by `migrate`; they stay applied). */
+  applied?: readonly string[];
 }
 
 /** Where in a user's file a fault is. Line and column are 1-based. */
@@ -65,6 +67,8 @@ export class DatabaseError extends PgkeelError {
       readonly detail?: string;
       readonly hint?: string;
       readonly unit?: string;
+      /** How many statements of the message completed before the one that failed, where the driver can tell. */
+      readonly completed?: number;
       readonly location?: SourceLocation;
     } = {},
   ) {

@@ -89,7 +89,7 @@ export class Output {
     const code = e instanceof PgkeelError ? e.exitCode : 1;
     const message = e instanceof Error ? e.message : String(e);
     if (this.mode.json && this.mode.eventsToStdout) {
-      this.out.write(`${this.clean(JSON.stringify({ type: "error", exitCode: code, error: e instanceof Error ? e.name : "Error", message }))}\n`);
+      this.out.write(`${this.clean(JSON.stringify({ type: "error", exitCode: code, error: e instanceof Error ? e.name : "Error", message, ...(e instanceof PgkeelError && e.applied && { applied: e.applied }) }))}\n`);
     }
     this.err.write(`${this.paint.err("red", `pgkeel: ${this.clean(message)}`)}\n`);
     if (!(e instanceof PgkeelError) && e instanceof Error && process.env.PGKEEL_DEBUG) this.err.write(`${this.clean(e.stack ?? "")}\n`);

@@ -13,7 +13,11 @@ export interface StatementResult {
 
 /** A checked-out connection. `query` with no params may hold several statements. */
 export interface Session {
-  /** Runs `text`; with several statements (simple protocol) there is one result per statement. */
+  /**
+   * Runs `text`; with several statements (simple protocol) there is one result per statement.
+   * When such a message fails, an adapter that can tell puts on the error (as
+   * `completedStatements`) how many of its statements completed before the one that failed.
+   */
   query(text: string, params?: readonly unknown[]): Promise<StatementResult[]>;
   /** The backend pid announced in the connection's cancel key (BackendKeyData), if any. */
   readonly announcedPid: number | undefined;

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { userInfo } from "node:os";
 import pg from "pg";
 import type { ConnectionTuning, Driver, Endpoint, Session, StatementResult } from "./driver.js";
@@ -72,10 +73,23 @@ export function pgDriver(url: string, tuning: ConnectionTuning, applicationName 
         announcedPid: raw.processID ?? undefined,
         tls: raw.connection?.stream?.encrypted === true,
         async query(text, params) {
-          const res = (await client.query({ text, values: params as unknown[] | undefined })) as
-            | pg.QueryResult
-            | pg.QueryResult[];
-          return (Array.isArray(res) ? res : [res]).map(toResult);
+          // Each statement of a message that completes sends CommandComplete: counted, they
+          // say which statement failed, without running anything again.
+          const con = (client as unknown as { connection: EventEmitter }).connection;
+          let completed = 0;
+          const count = () => void completed++;
+          con.on("commandComplete", count);
+          try {
+            const res = (await client.query({ text, values: params as unknown[] | undefined })) as
+              | pg.QueryResult
+              | pg.QueryResult[];
+            return (Array.isArray(res) ? res : [res]).map(toResult);
+          } catch (e) {
+            if (typeof e === "object" && e !== null) Object.defineProperty(e, "completedStatements", { value: completed, enumerable: false });
+            throw e;
+          } finally {
+            con.off("commandComplete", count);
+          }
         },
         release(broken) {
           if (released) return;

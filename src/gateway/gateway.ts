@@ -205,12 +205,13 @@ export class Gateway {
   private final(unit: Unit<unknown>, err: unknown, failure: Classified): Error {
     if (failure.kind === "login") return new LoginError(failure.reason, failure.sqlstate);
     if (err instanceof Error && !("code" in err) && !(err as { severity?: string }).severity) return err;
-    const e = err as { message?: string; position?: string; detail?: string; hint?: string };
+    const e = err as { message?: string; position?: string; detail?: string; hint?: string; completedStatements?: number };
     return new DatabaseError(failure.sqlstate, e.message ?? String(err), {
       position: e.position ? Number(e.position) : undefined,
       detail: e.detail,
       hint: e.hint,
       unit: unit.name,
+      completed: e.completedStatements,
     });
   }
 }

@@ -1,4 +1,4 @@
-import { DriftError } from "../../errors.js";
+import { DriftError, PgkeelError, StoppedError } from "../../errors.js";
 import type { Finding } from "../../safety/types.js";
 import type { Blocker } from "../../safety/blockers.js";
 import { judgeMigrations } from "../../safety/judge.js";
@@ -56,7 +56,13 @@ export async function migrate(deps: PhaseContext, files: readonly Migration[], o
     deps.emit({ type: "migration-applied", name: o.name, ms: o.ms, by: o.by });
   };
   const names = [...todo, ...held].map((m) => m.name);
-  await noteStop("migrate", names, () => [...applied, ...skipped], () => applyInOrder(deps, todo, report, opts));
+  try {
+    await noteStop("migrate", names, () => [...applied, ...skipped], () => applyInOrder(deps, todo, report, opts));
+  } catch (e) {
+    // A failure leaves what this run applied before it applied: the error says which.
+    if (e instanceof PgkeelError && !(e instanceof StoppedError)) e.applied = [...applied];
+    throw e;
+  }
   return { applied, skipped, held };
 }
 
@@ -65,7 +71,8 @@ async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], repo
     const batch = nextBatch(todo, i);
     for (const m of batch.length ? batch : [todo[i]!]) deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
     if (batch.length) {
-      for (const o of await applyBatch(batch, deps)) report(o);
+      // Reported as each commits: those before a failing one are applied, and said so.
+      await applyBatch(batch, deps, report);
       i += batch.length;
       continue;
     }

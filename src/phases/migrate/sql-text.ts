@@ -11,27 +11,37 @@ export const alreadyApplied = "PGK01";
 
 /**
  * The start of a migration's transaction. Runners queue on a transaction-level
- * advisory lock (no lock_timeout on that wait: the holder is applying a migration,
- * and its lock ends with its transaction even if it dies), then the transaction
- * checks that no runner applied this migration meanwhile.
+ * advisory lock (no lock_timeout or statement_timeout on that wait: the holder is
+ * applying a migration, and its lock ends with its transaction even if it dies),
+ * then the transaction checks that no runner applied this migration meanwhile.
  *
  * `implicit`: no BEGIN; the message holds this one transaction and no COMMIT
  * (see batchText).
  */
-export function transactionHeader(m: Migration, c: PhaseContext, implicit = false): string {
+export function transactionHeaderStatements(m: Migration, c: PhaseContext, implicit = false): string[] {
   return [
     ...openTransaction(c, implicit),
     ...waitForMigrateLock(c),
+    // The migration's own time starts once it holds the lock: now() is the start of the whole message.
+    `SELECT set_config(${quoteLiteral(startedSetting)}, extract(epoch FROM clock_timestamp())::text, true)`,
     // The file's limits (else the configured lock timeout and the session's statement timeout) from here on.
     ...setLocal({ lock_timeout: m.directives.lockTimeout ?? c.lockTimeout, statement_timeout: m.directives.statementTimeout }),
     raiseIf(m.name, `EXISTS (SELECT 1 FROM ${c.names.migrations} WHERE name = ${quoteLiteral(m.name)})`, alreadyApplied, "migration already applied by another runner"),
-    "",
-  ].join(";\n");
+  ];
 }
 
+export function transactionHeader(m: Migration, c: PhaseContext, implicit = false): string {
+  return [...transactionHeaderStatements(m, c, implicit), ""].join(";\n");
+}
+
+/** Transaction-local: when the migration's own time began, in epoch seconds (text, whatever the session's DateStyle). */
+const startedSetting = "pgkeel.started";
+
 export function trackingInsert(m: Migration, c: PhaseContext, transactional: boolean): string {
+  // Without a header (a no-transaction migration's row) the time is the insert's own.
+  const started = `coalesce(nullif(current_setting(${quoteLiteral(startedSetting)}, true), '')::numeric, extract(epoch FROM clock_timestamp()))`;
   return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
-VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
+VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, ((extract(epoch FROM clock_timestamp()) - ${started}) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
 }
 
 /** The tracking row of a no-transaction migration, written after its last statement. */
@@ -39,20 +49,24 @@ export function stepwiseTracking(m: Migration, c: PhaseContext): string {
   return `${trackingInsert(m, c, false)} ON CONFLICT (name) DO NOTHING`;
 }
 
+/** One statement of a message: a migration's own (`stmt`) or pgkeel's around it. */
 export interface Span {
   /** Character offset of the statement in the message. */
   readonly at: number;
   readonly migration: SqlMigration;
-  readonly stmt: Statement;
+  /** The file's statement; absent for pgkeel's (header, tracking row, COMMIT). */
+  readonly stmt?: Statement;
 }
 
 export interface BatchText {
   readonly text: string;
+  /** Every statement of the message in order: the n-th statement to complete is spans[n - 1]. */
   readonly spans: readonly Span[];
 }
 
 /**
- * Migrations as one message; `spans` maps server error positions back to files.
+ * Migrations as one message; `spans` maps server error positions, and counts of
+ * completed statements, back to files.
  *
  * `implicit`: for a statement-mode pooler, which closes a client whose message
  * ends inside a transaction, so that a failed migration reaches pgkeel as the
@@ -65,15 +79,16 @@ export interface BatchText {
 export function batchText(ms: readonly SqlMigration[], c: PhaseContext, implicit = false): BatchText {
   let text = "";
   const spans: Span[] = [];
+  const add = (migration: SqlMigration, sql: string, stmt?: Statement) => {
+    spans.push({ at: text.length, migration, ...(stmt && { stmt }) });
+    text += sql;
+  };
   for (const m of implicit ? ms.slice(0, 1) : ms) {
-    text += transactionHeader(m, c, implicit);
-    for (const stmt of m.statements) {
-      spans.push({ at: text.length, migration: m, stmt });
-      // The newline ends a trailing line comment before the semicolon.
-      text += `${stmt.text}\n;\n`;
-    }
-    text += `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\n${implicit ? "" : "COMMIT;\n"}`;
+    for (const h of transactionHeaderStatements(m, c, implicit)) add(m, `${h};\n`);
+    // The newline ends a trailing line comment before the semicolon.
+    for (const stmt of m.statements) add(m, `${stmt.text}\n;\n`, stmt);
+    add(m, `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\n`);
+    if (!implicit) add(m, "COMMIT;\n");
   }
   return { text, spans };
 }
-
