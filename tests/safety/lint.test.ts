@@ -13,7 +13,9 @@ const addFormats = formatsModule.default;
 /** The OASIS SARIF 2.1.0 schema (rtm.5, the final one), as Microsoft's SARIF SDK ships it. */
 const sarifSchema = JSON.parse(readFileSync(require.resolve("@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json"), "utf8")) as object;
 
+// No transaction: there a plain SET ends with its own statement (in a transaction pgkeel makes it local, and no rule fires).
 const risky = [
+  "-- pgkeel:no-transaction",
   "ALTER TABLE accounts ADD CONSTRAINT accounts_balance_positive CHECK (balance >= 0);",
   "CREATE INDEX accounts_owner_idx ON accounts (owner);",
   "SET statement_timeout = 0;",
@@ -24,10 +26,10 @@ describe("pgkeel lint", () => {
     const cwd = makeProject({ "db/migrations/001_accounts.sql": risky });
     const r = await runCli(["lint"], { cwd });
     expect(r.code, r.stderr).toBe(6);
-    expect(r.stdout).toContain("db/migrations/001_accounts.sql:1:1: error constraint-missing-not-valid: CHECK constraint accounts_balance_positive is validated at once");
+    expect(r.stdout).toContain("db/migrations/001_accounts.sql:2:1: error constraint-missing-not-valid: CHECK constraint accounts_balance_positive is validated at once");
     expect(r.stdout).toContain("lock: ACCESS EXCLUSIVE on accounts; accounts: table size unknown (no database)");
     expect(r.stdout).toContain("ALTER TABLE accounts ADD CONSTRAINT accounts_balance_positive CHECK (balance >= 0) NOT VALID;");
-    expect(r.stdout).toContain("db/migrations/001_accounts.sql:3:1: error session-level-set");
+    expect(r.stdout).toContain("db/migrations/001_accounts.sql:4:1: error session-level-set");
     expect(r.stdout).toContain("-- pgkeel:statement-timeout 0");
     expect(r.stdout).toContain("3 findings (3 refusing), no database: table sizes unknown");
     expect(r.stderr).not.toContain("target");
@@ -47,9 +49,9 @@ describe("pgkeel lint", () => {
     // The check can fail: a broken log is refused.
     expect(validate({ ...log, version: "2.0.0" })).toBe(false);
     expect(log.runs[0]!.results.map((x) => [x.ruleId, x.level, x.locations[0]!.physicalLocation.region.startLine])).toEqual([
-      ["constraint-missing-not-valid", "error", 1],
-      ["require-concurrent-index-creation", "error", 2],
-      ["session-level-set", "error", 3],
+      ["constraint-missing-not-valid", "error", 2],
+      ["require-concurrent-index-creation", "error", 3],
+      ["session-level-set", "error", 4],
     ]);
     expect(log.runs[0]!.tool.driver.rules.map((x) => x.id)).toContain("adding-foreign-key-constraint");
   });
@@ -61,9 +63,9 @@ describe("pgkeel lint", () => {
     const gh = await runCli(["lint", "--format", "github"], { cwd });
     expect(gh.code).toBe(6);
     const lines = gh.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^::error file=db\/migrations\/001_accounts\.sql,line=2,col=1,title=pgkeel constraint-missing-not-valid::CHECK constraint accounts_balance_positive/);
+    expect(lines[0]).toMatch(/^::error file=db\/migrations\/001_accounts\.sql,line=3,col=1,title=pgkeel constraint-missing-not-valid::CHECK constraint accounts_balance_positive/);
     expect(lines[0]).toContain("%0Afix:%0AALTER TABLE accounts ADD CONSTRAINT");
-    expect(lines[1]).toMatch(/^::notice file=db\/migrations\/001_accounts\.sql,line=4,col=1,title=pgkeel require-concurrent-index-creation::.* allowed: tiny table/);
+    expect(lines[1]).toMatch(/^::notice file=db\/migrations\/001_accounts\.sql,line=5,col=1,title=pgkeel require-concurrent-index-creation::.* allowed: tiny table/);
     expect(lines).toHaveLength(3);
     const json = JSON.parse((await runCli(["lint", "--format", "json"], { cwd })).stdout) as { findings: { rule: string; allowed?: string }[] };
     expect(json.findings.map((f) => [f.rule, f.allowed ?? null])).toEqual([

@@ -4,7 +4,7 @@ import { pgDriver } from "../../src/db/pg.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import type { SqlMigration } from "../../src/phases/migrate/migration.js";
 import { mustRunOutsideTransaction } from "../../src/sql/classify.js";
-import { readAllows } from "../../src/sql/directives.js";
+import { readAllows, readDirectives } from "../../src/sql/directives.js";
 import { parseSqlFile } from "../../src/sql/split.js";
 import { ruleIds } from "../../src/safety/rules/index.js";
 
@@ -48,6 +48,7 @@ export function gatewayFor(url: string): Gateway {
 /** A migration as the loader would make it, from text. */
 export async function sqlMigration(name: string, text: string): Promise<SqlMigration> {
   const parsed = await parseSqlFile(text, `${name}.sql`);
+  const directives = readDirectives(parsed.leadingComments, `${name}.sql`);
   return {
     kind: "sql",
     name,
@@ -55,9 +56,9 @@ export async function sqlMigration(name: string, text: string): Promise<SqlMigra
     checksum: "",
     source: parsed.source,
     statements: parsed.statements,
-    directives: { noTransaction: false },
+    directives,
     allows: readAllows(parsed.comments, parsed.statements, `${name}.sql`, ruleIds),
-    transactional: !parsed.statements.some(mustRunOutsideTransaction),
+    transactional: !directives.noTransaction && !parsed.statements.some(mustRunOutsideTransaction),
   };
 }
 

@@ -2,6 +2,7 @@ import { columnExists, constraintExists, indexExists, tableExists, type TableRef
 import type { UnitContext } from "../../gateway/gateway.js";
 import { InputError } from "../../errors.js";
 import { isTransactionControl } from "../../sql/classify.js";
+import { localSets } from "../../sql/local-set.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { strictApi } from "../strict-api.js";
 
@@ -41,7 +42,9 @@ export function migrationDb(ctx: UnitContext, file: string): MigrationDb {
       if (parsed.statements.some(isTransactionControl)) {
         throw new InputError({ file }, "db.sql() must not contain transaction control (BEGIN, COMMIT, ...)");
       }
-      return ctx.rows(text, params);
+      // A plain SET lasts until the migration's transaction ends, as in a SQL migration.
+      const local = await localSets(parsed.statements);
+      return ctx.rows(local.size ? parsed.statements.map((s, i) => local.get(i) ?? s.text).join(";\n") : text, params);
     },
     tableExists: (t) => tableExists(ctx, t),
     columnExists: (t, c) => columnExists(ctx, t, c),

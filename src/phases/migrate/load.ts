@@ -3,6 +3,7 @@ import { InputError } from "../../errors.js";
 import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
 import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
 import { readAllows, readDirectives } from "../../sql/directives.js";
+import { localSets } from "../../sql/local-set.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { listPhaseFiles, readSource, type PhaseDir, type PhaseFile } from "../files.js";
 import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
@@ -51,6 +52,7 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
     directives,
     allows,
     transactional,
+    localSets: await localSets(parsed.statements),
   };
 }
 

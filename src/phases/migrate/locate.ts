@@ -2,7 +2,7 @@ import { classify } from "../../gateway/classify.js";
 import { DatabaseError, InputError, PgkeelError } from "../../errors.js";
 import type { Statement } from "../../sql/split.js";
 import type { PhaseContext } from "../context.js";
-import type { Migration, SqlMigration } from "./migration.js";
+import { sentText, type Migration, type SqlMigration } from "./migration.js";
 import { transactionHeader, type BatchText, type Span } from "./sql-text.js";
 
 /** A failure found in a message: the statement it names, and the error's offset in it if the server gave one. */
@@ -59,9 +59,9 @@ async function locateFailure(m: SqlMigration, c: PhaseContext): Promise<{ stmt: 
     run: async (ctx) => {
       await ctx.query(transactionHeader(m, c));
       try {
-        for (const stmt of m.statements) {
+        for (const [i, stmt] of m.statements.entries()) {
           try {
-            await ctx.query(stmt.text);
+            await ctx.query(sentText(m, i));
           } catch (err) {
             if (classify(err).kind !== "fatal") throw err;
             const p = (err as { position?: string }).position;

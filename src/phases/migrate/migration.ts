@@ -19,6 +19,13 @@ export interface SqlMigration extends Base {
   readonly allows: readonly AllowDirective[];
   /** False when a statement cannot run in a transaction block, or `pgkeel:no-transaction` says so. */
   readonly transactional: boolean;
+  /** By statement index: the text sent instead of a plain SET or RESET, made local to its transaction (see sql/local-set.ts). */
+  readonly localSets?: ReadonlyMap<number, string>;
+}
+
+/** The text pgkeel sends for statement `i` of `m`. */
+export function sentText(m: SqlMigration, i: number): string {
+  return m.localSets?.get(i) ?? m.statements[i]!.text;
 }
 
 export interface CodeMigration extends Base {

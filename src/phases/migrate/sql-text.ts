@@ -4,7 +4,7 @@ import { setLocal } from "../session-settings.js";
 import { openTransaction, waitForMigrateLock } from "../transaction.js";
 import type { Statement } from "../../sql/split.js";
 import type { PhaseContext } from "../context.js";
-import type { Migration, SqlMigration } from "./migration.js";
+import { sentText, type Migration, type SqlMigration } from "./migration.js";
 
 /** SQLSTATE pgkeel raises inside a migration's transaction when another runner applied it first. */
 export const alreadyApplied = "PGK01";
@@ -86,7 +86,7 @@ export function batchText(ms: readonly SqlMigration[], c: PhaseContext, implicit
   for (const m of implicit ? ms.slice(0, 1) : ms) {
     for (const h of transactionHeaderStatements(m, c, implicit)) add(m, `${h};\n`);
     // The newline ends a trailing line comment before the semicolon.
-    for (const stmt of m.statements) add(m, `${stmt.text}\n;\n`, stmt);
+    m.statements.forEach((stmt, i) => add(m, `${sentText(m, i)}\n;\n`, stmt));
     add(m, `${trackingInsert(m, c, true)} RETURNING name AS pgkeel_applied, duration_ms;\n`);
     if (!implicit) add(m, "COMMIT;\n");
   }

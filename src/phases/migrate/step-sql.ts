@@ -4,7 +4,7 @@ import { recordStep, type StepMark } from "../../state/steps.js";
 import type { PhaseContext } from "../context.js";
 import { setLocal, type Timeouts } from "../session-settings.js";
 import { openTransaction, unlimitedWait } from "../transaction.js";
-import type { SqlMigration } from "./migration.js";
+import { sentText, type SqlMigration } from "./migration.js";
 
 /**
  * The messages a step of a non-transactional migration sends, built in one place
@@ -74,5 +74,5 @@ function queuesNoTraffic(s: Statement): boolean {
 export function stepTransactionText(s: StepText, takeOver: string | null | undefined): { head: string; text: string } {
   const head = stepTransactionHead(s, takeOver);
   // The newline ends a trailing line comment.
-  return { head, text: `${head}${s.stmt.text}\n` };
+  return { head, text: `${head}${sentText(s.m, s.i)}\n` };
 }

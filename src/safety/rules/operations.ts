@@ -117,31 +117,31 @@ export const dataChangeInMigration: Rule = {
 export const sessionLevelSet: Rule = {
   id: "session-level-set",
   level: "error",
-  summary: "A plain SET outlives the migration: it leaks into later migrations and, behind a pooler, into other clients",
+  summary:
+    "In a no-transaction migration a plain SET ends with its own statement: pgkeel runs it as SET LOCAL (so it never leaks into later migrations or other clients), and the statements after it run without it",
   lock: "none",
   check(s, ctx) {
+    // In a transaction pgkeel sends a plain SET as SET LOCAL: it holds for the rest of the file, as written.
+    if (ctx.transactional) return [];
     if (s.kind !== "VariableSetStmt" || s.node.is_local || !String(s.node.kind).startsWith("VAR_SET") || s.node.kind === "VAR_SET_MULTI") return [];
     const name = String(s.node.name);
     const value = list(s.node.args).map((a) => exprSql(a)).join(", ");
     const raw = list(s.node.args).map((a) => { const c = unwrap(a, "A_Const") as { sval?: { sval?: string } } | undefined; return c?.sval?.sval ?? exprSql(a); }).join(", ");
     const directive = name === "lock_timeout" ? "lock-timeout" : name === "statement_timeout" ? "statement-timeout" : undefined;
-    const local = deparse({ VariableSetStmt: { ...s.node, is_local: true } });
     return [
       {
         locks: [],
         effect: "none",
-        message: `SET ${name} lasts for the rest of the session: later migrations on this connection, and other clients behind a transaction-mode pooler, run with it`,
+        message: `SET ${name} in a no-transaction migration lasts only for its own statement: each statement runs on its own, and pgkeel makes a SET local to it so that it cannot leak into later migrations or, behind a transaction-mode pooler, other clients; the statements after it run without ${name}`,
         fix: directive
-          ? `-- pgkeel:${directive} ${raw}    (at the top of the file)`
-          : ctx.transactional
-            ? `${local};  -- lasts until the migration's transaction ends`
-            : `-- SET LOCAL has no effect outside a transaction: drop -- pgkeel:no-transaction, or set it on the role: ALTER ROLE ... SET ${ident(name)} = ${value}`,
+          ? `-- pgkeel:${directive} ${raw}    (at the top of the file: it applies to every statement)`
+          : `-- drop -- pgkeel:no-transaction if the file allows it (then the SET holds for the whole file), or set it on the role: ALTER ROLE ... SET ${ident(name)} = ${value}`,
         sizeMatters: false,
       },
     ];
   },
   example: {
-    bad: "SET work_mem = '64MB'",
-    good: "SET LOCAL work_mem = '64MB'",
+    bad: "-- pgkeel:no-transaction\nSET work_mem = '64MB'",
+    good: "SET work_mem = '64MB'",
   },
 };
