@@ -110,4 +110,21 @@ describe("fleet of databases", () => {
     expect(st.members[0]!.migrations.every((m) => m.state === "applied")).toBe(true);
     expect(s.stdout).not.toContain("hunter2secret");
   });
+
+  it("a runner stopped by SIGTERM lets running members finish their unit, fails none, exits 143; the next run finishes", async () => {
+    const dir = makeProject({ ...fleetFiles("b"), ...fleetFiles("c"), ...fleetFiles("d"), ...fleetFiles("e") });
+    writeConfig(dir, { ...base, fleets: { dbs: { urls, canary: 1, concurrency: 4 } } });
+    const stopped = await runCli(["run", "--fleet", "dbs", "--json"], {
+      cwd: dir,
+      killSignal: "SIGTERM",
+      killWhen: ({ stdout }) => events(stdout).filter((e) => e.type === "member-done").length >= 5,
+    });
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const last = events(stopped.stdout).at(-1) as { type: string; exit: number; counts: Record<string, number> };
+    expect(last).toMatchObject({ type: "fleet-done", exit: 143, counts: { failed: 0, unreachable: 0 } });
+    expect(last.counts.pending).toBeGreaterThan(0);
+    const rerun = await runCli(["run", "--fleet", "dbs", "--json"], { cwd: dir });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    for (const url of urls) expect(await onceCheck(url, "e")).toEqual({ ledger: 1, wrong: 0, rows: 120 });
+  });
 });

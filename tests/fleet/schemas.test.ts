@@ -21,6 +21,15 @@ describe("fleet of schemas", () => {
       retryCapMs: 50,
       fleets: { tenants: { schemas: { url, sql: "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1" }, canary: ["tenant_00", "tenant_01"], waves: ["50%"], perHost: 8 } },
     });
+    // plan --fleet: what run would do, member by member; it writes nothing.
+    const plan = await runCli(["plan", "--fleet", "tenants", "--json"], { cwd: dir });
+    expect(plan.code, plan.stderr).toBe(0);
+    const planned = JSON.parse(plan.stdout) as { members: { schema: string; statements: { migration: string }[] }[] };
+    expect(planned.members.map((m) => m.schema)).toEqual(tenants);
+    expect(planned.members.every((m) => m.statements.some((st) => st.migration === "s_1_ledger"))).toBe(true);
+    const [none] = await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'pgkeel%'");
+    expect(none!.n).toBe(0);
+
     const sampler = sampleConnections([url]);
     const r = await runCli(["run", "--fleet", "tenants", "--json"], { cwd: dir });
     const seen = await sampler.stop();
