@@ -5,15 +5,19 @@ export type KeelEvent =
   | GatewayEvent
   | { readonly type: "target"; readonly display: string; readonly embedded: boolean }
   | { readonly type: "phase"; readonly phase: "migrate" | "indexes" | "backfill"; readonly pending: number }
-  | { readonly type: "backfill-start"; readonly name: string; readonly table: string; readonly rowsDone: number; readonly estimatedRows: number }
+  | { readonly type: "backfill-start"; readonly name: string; readonly table: string; readonly rowsDone: number; readonly estimatedRows: number; readonly workers: number }
+  /** A batch kept timing out (statement_timeout, lock_timeout): it is tried again in pieces of `size`. */
+  | { readonly type: "backfill-split"; readonly name: string; readonly from: string; readonly to: string; readonly rows: number; readonly size: number; readonly reason: string }
+  /** The backfill was paused or resumed (from any shell): this process's workers hold or go on. */
+  | { readonly type: "backfill-paused"; readonly name: string; readonly paused: boolean }
   | {
       readonly type: "backfill-progress";
       readonly name: string;
-      /** Keys covered so far, this run and earlier ones. */
+      /** Keys covered so far, this run and earlier ones, by every worker of every process. */
       readonly rowsDone: number;
       readonly estimatedRows: number;
       readonly rowsPerSecond: number;
-      /** Estimated seconds left, from the row estimate and this run's rate. */
+      /** Estimated seconds left, from the row estimate and the rate of every worker since this run started. */
       readonly etaSeconds: number | null;
       readonly batchSize: number;
       readonly lastBatchMs: number;

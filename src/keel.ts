@@ -23,7 +23,7 @@ import { buildIndexes, indexStatus, planIndexes, type IndexesOptions, type Index
 import type { Migration } from "./phases/migrate/migration.js";
 import type { PhaseContext } from "./phases/context.js";
 import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
-import { backfill, backfillStatus, planBackfills, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
+import { backfill, backfillStatus, planBackfills, setPaused, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
 import { refuseWhatStatementModeCannotRun } from "./phases/statement-mode.js";
 import { dir, openSession, type KeelOptions, type Session } from "./session.js";
 
@@ -60,8 +60,10 @@ export interface Keel {
   migrate(opts?: MigrateOptions): Promise<MigrateResult>;
   /** Builds declared indexes that are missing or invalid, always concurrently. */
   indexes(opts?: IndexesOptions): Promise<IndexesResult>;
-  /** Runs unfinished backfills in keyset batches, each batch applied exactly once. */
-  backfill(): Promise<BackfillResult>;
+  /** Runs unfinished backfills in keyset batches, each batch applied exactly once; `workers` per backfill in this process (default the `workers` option, else 1). */
+  backfill(opts?: { readonly workers?: number }): Promise<BackfillResult>;
+  /** Pauses (`paused: true`) or resumes a backfill for every worker of every process, from anywhere. */
+  pauseBackfill(name: string, paused: boolean): Promise<void>;
   /** Runs the phases in order, stopping at the first that fails. Every file of every phase is validated first. */
   run(opts?: MigrateOptions & IndexesOptions): Promise<RunResult>;
   status(): Promise<KeelStatus>;
@@ -104,7 +106,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
   let opened: Promise<Session> | undefined;
 
   const session = () => (opened ??= openSession(options, emit));
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, idleTimeout: s.idleTimeout, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, idleTimeout: s.idleTimeout, workers: s.workers, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
@@ -135,11 +137,15 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       return buildIndexes(deps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
     },
-    async backfill() {
+    async backfill(opts = {}) {
       const s = await session();
       const backfills = await loadBackfills(s.backfillsDir, s.cwd);
       await refuseWhatStatementModeCannotRun(deps(s), { backfills });
-      return backfill(deps(s), backfills);
+      return backfill(deps(s), backfills, undefined, { workers: opts.workers });
+    },
+    async pauseBackfill(name, paused) {
+      const s = await session();
+      return setPaused(deps(s), await loadBackfills(s.backfillsDir, s.cwd), name, paused);
     },
     async run(opts) {
       const s = await session();

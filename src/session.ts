@@ -34,6 +34,8 @@ export interface KeelOptions {
   readonly retryCapMs?: number;
   /** Upper bound of the first wait, ms (default 800). */
   readonly retryFirstMs?: number;
+  /** Workers per backfill in this process (default 1; the config's `workers`). */
+  readonly workers?: number;
   /** A dead runner's claim lapses after this many seconds (default 30). */
   readonly claimTtlSeconds?: number;
   /** How long to wait for another process using the embedded database before giving up with exit 3 (default 300). */
@@ -66,6 +68,8 @@ export interface Session {
   readonly names: ReturnType<typeof stateNames>;
   readonly lockTimeout: string;
   readonly idleTimeout: string;
+  /** Workers per backfill in this process. */
+  readonly workers: number;
   readonly migrationsDir: PhaseDir;
   readonly indexesDir: PhaseDir;
   readonly backfillsDir: PhaseDir;
@@ -85,6 +89,8 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
   // The runner's id names its claims and its connections (application_name), so other runners
   // can find a statement it started in pg_stat_activity.
   const runnerId = options.runnerId ?? randomBytes(4).toString("hex");
+  const workers = options.workers ?? config.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`workers needs a whole number of at least 1, got ${workers}`);
   const appName = `pgkeel:${runnerId}`;
   const embeddedWait = options.embeddedWaitSeconds ?? config.embeddedWaitSeconds;
   const driver: Driver =
@@ -94,7 +100,8 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
           onWait: (holder) => emit({ type: "waiting", what: `the embedded database ${target.dir}`, holder }),
           stop: options.signal,
         })
-      : pgDriver(target.url, options.maxConnections ? { ...defaultTuning, maxConnections: options.maxConnections } : defaultTuning, appName);
+      : // Each backfill worker holds a connection for its batch; claims and reports need one beside them.
+        pgDriver(target.url, { ...defaultTuning, maxConnections: options.maxConnections ?? Math.max(defaultTuning.maxConnections, workers + 2) }, appName);
   const gw = new Gateway(driver, {
     retry: {
       ...(options.maxRetries ?? config.maxRetries) !== undefined && { maxAttempts: options.maxRetries ?? config.maxRetries },
@@ -117,6 +124,7 @@ export async function openSession(options: KeelOptions, emit: (e: KeelEvent) => 
     claims: new Claims(gw, names, owner, options.claimTtlSeconds ?? config.claimTtlSeconds ?? 30, appName),
     lockTimeout: config.lockTimeout ?? "5s",
     idleTimeout: config.idleInTransactionTimeout ?? "60s",
+    workers,
     migrationsDir: dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"),
     indexesDir: dir(cwd, options.indexesDir ?? config.indexesDir, "db/indexes"),
     backfillsDir: dir(cwd, options.backfillsDir ?? config.backfillsDir, "db/backfills"),

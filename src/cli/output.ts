@@ -151,7 +151,11 @@ function describe(e: KeelEvent, paint: Paint): string | undefined {
     case "backfill-progress":
       return describeProgress(e);
     case "backfill-start":
-      return `  backfilling ${e.name} on ${e.table} (about ${plural(e.estimatedRows, "row")}${e.rowsDone ? `, ${count(e.rowsDone)} done before` : ""})`;
+      return `  backfilling ${e.name} on ${e.table} (about ${plural(e.estimatedRows, "row")}${e.rowsDone ? `, ${count(e.rowsDone)} done before` : ""}${e.workers > 1 ? `, ${e.workers} workers` : ""})`;
+    case "backfill-split":
+      return `  ${paint("yellow", "split")} ${e.name}: the batch ${e.from}..${e.to} (${plural(e.rows, "key")}) kept failing (${e.reason}); trying it in pieces of ${plural(e.size, "key")}`;
+    case "backfill-paused":
+      return e.paused ? `  ${paint("yellow", "paused")} ${e.name}: workers hold before their next batch (pgkeel backfill --resume ${e.name})` : `  resumed ${e.name}`;
     case "backfill-done":
       return e.by === "this-run" ? `  ${paint("green", "finished")} ${e.name}: ${plural(e.rows, "row")} (${e.ms} ms)` : `  ${e.name} was finished by another runner`;
     case "index-done":

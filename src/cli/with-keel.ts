@@ -20,6 +20,8 @@ export interface GlobalFlags {
   quiet?: boolean;
   maxRetries?: number;
   retryCap?: number;
+  /** `backfill --workers`: also sizes the connection pool. */
+  workers?: number;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function keelOptions(flags: GlobalFlags, out: Output): Promise<Keel
     backfillsDir: flags.backfillsDir,
     maxRetries: flags.maxRetries,
     retryCapMs: flags.retryCap,
+    workers: flags.workers,
     onEvent: (e) => out.event(e),
   };
 }

@@ -24,6 +24,8 @@ export interface KeelConfig {
    * inside a migration cannot hold the others back for longer.
    */
   readonly idleInTransactionTimeout?: string;
+  /** Workers per backfill in one process (default 1; flag `--workers`). */
+  readonly workers?: number;
   /** Attempts per unit (default 10). */
   readonly maxRetries?: number;
   /** Longest wait between attempts in ms (default 8000). */
@@ -50,6 +52,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   schema: "string",
   lockTimeout: "string",
   idleInTransactionTimeout: "string",
+  workers: "number",
   maxRetries: "number",
   retryCapMs: "number",
   retryFirstMs: "number",

@@ -15,6 +15,8 @@ export interface PhaseContext {
   readonly lockTimeout: string;
   /** `idle_in_transaction_session_timeout` of the transactions pgkeel opens: a holder that hangs is cut off after it. */
   readonly idleTimeout: string;
+  /** Workers per backfill in this process (default 1). */
+  readonly workers?: number;
   readonly emit: EventSink;
   /** Found once per run, only when a phase needs to know. */
   readonly pooler: () => Promise<PoolerMode>;

@@ -119,6 +119,25 @@ export class Claims {
       }
       await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
     }
+    const { claim, stop } = this.hold(key, generation);
+    try {
+      return { ran: true, value: await work(claim) };
+    } catch (e) {
+      if (claim.lost || (e instanceof DatabaseError && e.sqlstate === claimLost) || e instanceof ClaimLostError) {
+        throw new ClaimLostError(key, await this.holder(key).catch(() => undefined));
+      }
+      throw e;
+    } finally {
+      stop();
+      await this.release(key, claim.generation).catch(() => {});
+    }
+  }
+
+  /**
+   * A claim just taken at `generation`, kept alive by a heartbeat every third of its
+   * lifetime until `stop()`. A renewal that finds another generation marks it lost.
+   */
+  hold(key: string, generation: string): { claim: Claim; stop: () => void } {
     const claim = this.handle(key, generation);
     let renewing = false;
     const heartbeat = setInterval(() => {
@@ -136,17 +155,12 @@ export class Claims {
         .catch(() => {})
         .finally(() => (renewing = false));
     }, (this.ttlSeconds * 1000) / 3);
-    try {
-      return { ran: true, value: await work(claim) };
-    } catch (e) {
-      if (claim.lost || (e instanceof DatabaseError && e.sqlstate === claimLost) || e instanceof ClaimLostError) {
-        throw new ClaimLostError(key, await this.holder(key).catch(() => undefined));
-      }
-      throw e;
-    } finally {
-      clearInterval(heartbeat);
-      await this.release(key, claim.generation).catch(() => {});
-    }
+    return { claim, stop: () => clearInterval(heartbeat) };
+  }
+
+  /** The same claims table under another owner name: one per worker of a process, so they never share a claim. */
+  as(owner: string): Claims {
+    return new Claims(this.gw, this.names, owner, this.ttlSeconds, this.session);
   }
 
   /**

@@ -11,11 +11,15 @@ export interface StateNames {
   readonly claimGenerations: string;
   readonly indexBuilds: string;
   readonly backfills: string;
+  /** A backfill's key ranges, each claimed, walked and checkpointed on its own. */
+  readonly backfillRanges: string;
+  /** The workers of running backfills, as they last reported (for status). */
+  readonly backfillWorkers: string;
 }
 
 export function stateNames(schema: string): StateNames {
   const s = quoteIdent(schema);
-  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, claimGenerations: `${s}.claim_generations`, indexBuilds: `${s}.index_builds`, backfills: `${s}.backfills` };
+  return { schema, migrations: `${s}.migrations`, steps: `${s}.migration_steps`, claims: `${s}.claims`, claimGenerations: `${s}.claim_generations`, indexBuilds: `${s}.index_builds`, backfills: `${s}.backfills`, backfillRanges: `${s}.backfill_ranges`, backfillWorkers: `${s}.backfill_workers` };
 }
 
 /**
@@ -33,9 +37,9 @@ export function xactLock(schema: string, purpose: string): string {
  * a replica.
  */
 export async function missingState(gw: Gateway, names: StateNames): Promise<string[]> {
-  const tables = [names.migrations, names.steps, names.claims, names.claimGenerations, names.indexBuilds, names.backfills];
+  const tables = [names.migrations, names.steps, names.claims, names.claimGenerations, names.indexBuilds, names.backfills, names.backfillRanges, names.backfillWorkers];
   // A database made by an older pgkeel gets these when it is next written to.
-  const columns: [string, string][] = [[names.steps, "started_at"], [names.claims, "generation"]];
+  const columns: [string, string][] = [[names.steps, "started_at"], [names.claims, "generation"], [names.backfills, "paused"]];
   const rows = await gw.query<{ name: string }>(
     "check pgkeel state",
     `SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL
@@ -105,6 +109,32 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          done boolean NOT NULL DEFAULT false,
          started_at timestamptz NOT NULL DEFAULT now(),
          finished_at timestamptz)`,
+      // Pause state lives here so any shell can set it (pgkeel backfill --pause NAME); the row
+      // estimate is the one read when the key space was split, for ETAs in status.
+      `ALTER TABLE ${names.backfills} ADD COLUMN IF NOT EXISTS paused boolean NOT NULL DEFAULT false,
+         ADD COLUMN IF NOT EXISTS estimated_rows bigint`,
+      // Key ranges: (lo, hi], NULL meaning unbounded; position is the last key of the range's
+      // last committed batch (lo until the first). Each is walked under its own claim.
+      `CREATE TABLE IF NOT EXISTS ${names.backfillRanges} (
+         backfill text NOT NULL,
+         range integer NOT NULL,
+         lo text,
+         hi text,
+         position text,
+         rows_done bigint NOT NULL DEFAULT 0,
+         batches integer NOT NULL DEFAULT 0,
+         done boolean NOT NULL DEFAULT false,
+         PRIMARY KEY (backfill, range))`,
+      // What each worker last said (about once a second): for status, never for correctness.
+      `CREATE TABLE IF NOT EXISTS ${names.backfillWorkers} (
+         backfill text NOT NULL,
+         worker text NOT NULL,
+         state text NOT NULL,
+         reason text,
+         range integer,
+         rows_per_second real NOT NULL DEFAULT 0,
+         seen_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (backfill, worker))`,
     ].join(";\n"),
   );
 }

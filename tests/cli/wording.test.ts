@@ -49,7 +49,7 @@ describe("wording", () => {
     const out = new Output({ json: false, quiet: false, eventsToStdout: true }, new Writable({ write: (_c, _e, cb) => cb() }), err, () => clock);
     const progress = (rowsDone: number, etaSeconds: number | null) =>
       out.event({ type: "backfill-progress", name: "b", rowsDone, estimatedRows: 1000, rowsPerSecond: 5000, etaSeconds, batchSize: 100, lastBatchMs: 20 });
-    out.event({ type: "backfill-start", name: "b", table: "t", rowsDone: 0, estimatedRows: 1000 });
+    out.event({ type: "backfill-start", name: "b", table: "t", rowsDone: 0, estimatedRows: 1000, workers: 1 });
     progress(100, 1); // right after the start: too soon for a log line
     expect(text).not.toContain("rows/s");
     clock = 4_000;

@@ -1,4 +1,6 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { UsageError } from "../../errors.js";
+import { positiveInt } from "../program.js";
 import type { Keel } from "../../keel.js";
 import { plural, type Output } from "../output.js";
 import { fleetOptions, withFleet, type FleetFlags } from "../with-fleet.js";
@@ -49,11 +51,25 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
 
   fleetOptions(cli.command("backfill"), true)
     .description("run unfinished backfills in keyset batches, each batch applied exactly once")
-    .action(async (o: FleetFlags) => {
-      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill()));
+    .addOption(new Option("--workers <n>", "workers per backfill in this process, each on its own key range (default 1)").argParser(positiveInt("--workers")))
+    .option("--pause <name>", "pause the backfill NAME for every worker of every process (they hold before their next batch), then exit")
+    .option("--resume <name>", "resume the paused backfill NAME, then exit")
+    .action(async (o: FleetFlags & { workers?: number; pause?: string; resume?: string }) => {
+      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill({ workers: o.workers })));
+      if (o.pause !== undefined || o.resume !== undefined) {
+        setExit(
+          await withKeel(flags(), true, async (keel, out) => {
+            if (o.pause !== undefined && o.resume !== undefined) throw new UsageError("--pause and --resume go alone: give one of them");
+            const name = (o.pause ?? o.resume)!;
+            await keel.pauseBackfill(name, o.pause !== undefined);
+            out.result(o.pause !== undefined ? `backfill ${name}: paused; every worker holds before its next batch (within about a second)` : `backfill ${name}: resumed`);
+          }),
+        );
+        return;
+      }
       setExit(
-        await withKeel(flags(), true, async (keel, out) => {
-          const r = await keel.backfill();
+        await withKeel({ ...flags(), workers: o.workers }, true, async (keel, out) => {
+          const r = await keel.backfill({ workers: o.workers });
           if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
           else out.log(`backfill: done (${r.done.length} finished${r.skipped.length ? `, ${r.skipped.length} by other runners` : ""})`);
         }),

@@ -23,8 +23,10 @@ interface Base {
   /** The table: "name" on the search path, or "schema.name". */
   readonly table: string;
   readonly key: string;
-  /** Starting batch size (rows). */
+  /** Starting batch size (rows), and the ceiling the adaptive size moves under unless `maxBatch` raises it. */
   readonly batch: number;
+  /** The adaptive size's ceiling: `max=` in the header, else `batch`. */
+  readonly maxBatch: number;
   readonly pauseMs: number;
   /** Adapt the batch size so a batch takes about this long; 0 keeps it fixed. */
   readonly targetMs: number;
@@ -43,7 +45,7 @@ export interface CodeBackfill extends Base {
 
 export type Backfill = SqlBackfill | CodeBackfill;
 
-const fields = ["table", "key", "batch", "pause", "target"] as const;
+const fields = ["table", "key", "batch", "max", "pause", "target"] as const;
 const defaultTargetMs = 200;
 
 /** Loads and validates every backfill file (header, statement, :from/:to) before anything runs. */
@@ -95,7 +97,7 @@ async function loadCode(name: string, path: string, file: string): Promise<CodeB
   return { kind: "code", name, file, line: 1, ...readHeader(header, { file }), run: def.run as CodeBackfill["run"] };
 }
 
-function readHeader(args: string, at: SourceLocation): Pick<Base, "table" | "key" | "batch" | "pauseMs" | "targetMs"> {
+function readHeader(args: string, at: SourceLocation): Pick<Base, "table" | "key" | "batch" | "maxBatch" | "pauseMs" | "targetMs"> {
   const values = new Map<string, string>();
   for (const pair of args.split(/\s+/).filter(Boolean)) {
     const eq = pair.indexOf("=");
@@ -112,6 +114,10 @@ function readHeader(args: string, at: SourceLocation): Pick<Base, "table" | "key
   }
   const batch = Number(values.get("batch") ?? 1000);
   if (!Number.isInteger(batch) || batch < 1) throw new InputError(at, `batch= needs a whole number of rows of at least 1, got "${values.get("batch")}"`);
+  const maxBatch = Number(values.get("max") ?? batch);
+  if (!Number.isInteger(maxBatch) || maxBatch < batch) {
+    throw new InputError(at, `max= needs a whole number of rows of at least batch= (${batch}), got "${values.get("max")}"`);
+  }
   const duration = (field: string, fallback: number) => {
     const v = values.get(field);
     if (v === undefined) return fallback;
@@ -119,7 +125,7 @@ function readHeader(args: string, at: SourceLocation): Pick<Base, "table" | "key
     if (!Number.isFinite(ms)) throw new InputError(at, `${field}= needs a duration such as 50ms or 1s, got "${v}"`);
     return ms;
   };
-  return { table: values.get("table")!, key: values.get("key")!, batch, pauseMs: duration("pause", 0), targetMs: duration("target", defaultTargetMs) };
+  return { table: values.get("table")!, key: values.get("key")!, batch, maxBatch, pauseMs: duration("pause", 0), targetMs: duration("target", defaultTargetMs) };
 }
 
 /** `:from` / `:to` as the scanner sees them: a colon token right before an identifier or keyword. */

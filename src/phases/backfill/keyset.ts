@@ -1,6 +1,7 @@
 import { InputError } from "../../errors.js";
 import type { Gateway, UnitContext } from "../../gateway/gateway.js";
 import type { Backfill } from "./declared.js";
+import { quoteLiteral } from "../../state/quote.js";
 
 /** The backfill's table and key as the catalog describes them. */
 export interface KeyInfo {
@@ -12,6 +13,10 @@ export interface KeyInfo {
   readonly type: string;
   /** The planner's row estimate, for progress. */
   readonly estimatedRows: number;
+  /** Unquoted names, for the catalog (pg_stats). */
+  readonly names: { readonly schema: string; readonly table: string; readonly column: string };
+  /** The key type's catalog name (int8, text, uuid, ...). */
+  readonly typname: string;
 }
 
 const supported = new Set(["int2", "int4", "int8", "numeric", "text", "varchar", "uuid", "timestamp", "timestamptz"]);
@@ -26,6 +31,8 @@ export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
   const [schema, table] = dot < 0 ? [null, b.table] : [b.table.slice(0, dot), b.table.slice(dot + 1)];
   const [row] = await gw.query<{
     rel: string;
+    nspname: string;
+    relname: string;
     col: string | null;
     type: string | null;
     typname: string | null;
@@ -34,7 +41,7 @@ export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
     estimate: number;
   }>(
     `inspect ${b.name}`,
-    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS rel,
+    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS rel, n.nspname, c.relname,
             quote_ident(a.attname) AS col, format_type(a.atttypid, a.atttypmod) AS type, t.typname, a.attnotnull AS notnull,
             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
                        AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) AS unique_index,
@@ -58,35 +65,58 @@ export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
     throw new InputError(at, `key ${b.key} of ${b.table} needs a unique index of its own (one column, not partial): batches are found by walking it`);
   }
   let estimatedRows = Math.round(row.estimate);
-  if (estimatedRows < 1 && ["int2", "int4", "int8", "numeric"].includes(row.typname)) {
-    // Never analyzed: the key range is a fair guess, read from both ends of the index.
-    const [range] = await gw.query<{ span: string | null }>(
-      `estimate ${b.name}`,
-      `SELECT ((SELECT ${row.col} FROM ${row.rel} ORDER BY ${row.col} DESC LIMIT 1) - (SELECT ${row.col} FROM ${row.rel} ORDER BY ${row.col} LIMIT 1) + 1)::text AS span`,
-    );
-    estimatedRows = Math.max(0, Math.round(Number(range?.span ?? 0)));
+  if (estimatedRows < 1) {
+    // Never analyzed: the planner's own guess, from the table's current size in pages (no scan).
+    const [plan] = await gw.query<{ "QUERY PLAN": unknown }>(`estimate ${b.name}`, `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${row.rel}`);
+    const raw = plan?.["QUERY PLAN"];
+    const doc = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[] | undefined;
+    estimatedRows = Math.max(0, Math.round(doc?.[0]?.Plan?.["Plan Rows"] ?? 0));
+    // For a table that is still small that guess is poor (it assumes ten pages), and counting is cheap: at most 10,001 rows read.
+    if (estimatedRows <= 10_000) {
+      const [small] = await gw.query<{ n: number }>(`count ${b.name}`, `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${row.rel} LIMIT 10001) AS s`);
+      estimatedRows = small?.n ?? estimatedRows;
+    }
   }
-  return { rel: row.rel, column: row.col, type: row.type, estimatedRows };
+  return { rel: row.rel, column: row.col, type: row.type, estimatedRows, names: { schema: row.nspname, table: row.relname, column: b.key }, typname: row.typname };
+}
+
+/** A key as an SQL literal of the key's type. */
+export function keyLiteral(key: KeyInfo, value: string): string {
+  return `(${quoteLiteral(value)}::${key.type})`;
+}
+
+/** Where a batch may look: keys after `position` (exclusive; null = from the start) up to `hi` (inclusive; null = no end). */
+export interface Window {
+  readonly position: string | null;
+  readonly hi: string | null;
+}
+
+export interface Batch {
+  readonly from: string;
+  readonly to: string;
+  readonly n: number;
 }
 
 /**
- * The next batch after `position` (exclusive; null = from the start): its first
- * and last existing keys and how many keys it holds, found by walking the key's
- * index from the position, never by OFFSET from the start of the table.
+ * The query for the next batch in `w`: its first and last existing keys and how
+ * many keys it holds, found by walking the key's index from the position, never
+ * by OFFSET from the start of the table. Literals only, so it can ride in a
+ * batch's message.
  */
-export async function nextBatch(
-  db: Pick<UnitContext, "rows">,
-  key: KeyInfo,
-  position: string | null,
-  size: number,
-): Promise<{ from: string; to: string; n: number } | undefined> {
-  const after = position === null ? "" : `WHERE ${key.column} > $2::${key.type}`;
-  const [row] = await db.rows<{ from: string | null; to: string | null; n: number }>(
-    `WITH b AS MATERIALIZED (SELECT ${key.column} AS k FROM ${key.rel} ${after} ORDER BY ${key.column} LIMIT $1)
-     SELECT (SELECT k FROM b ORDER BY k LIMIT 1)::text AS "from", (SELECT k FROM b ORDER BY k DESC LIMIT 1)::text AS "to",
-            (SELECT count(*) FROM b)::int AS n`,
-    position === null ? [size] : [size, position],
-  );
-  if (!row || row.n === 0 || row.from === null || row.to === null) return undefined;
-  return { from: row.from, to: row.to, n: row.n };
+export function nextBatchSql(key: KeyInfo, w: Window, size: number, extra: readonly string[] = []): string {
+  const conds = [w.position !== null && `${key.column} > ${keyLiteral(key, w.position)}`, w.hi !== null && `${key.column} <= ${keyLiteral(key, w.hi)}`].filter(Boolean);
+  return `WITH b AS MATERIALIZED (SELECT ${key.column} AS k FROM ${key.rel} ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ORDER BY ${key.column} LIMIT ${Math.max(1, Math.floor(size))})
+     SELECT (SELECT k FROM b ORDER BY k LIMIT 1)::text AS next_from, (SELECT k FROM b ORDER BY k DESC LIMIT 1)::text AS next_to,
+            (SELECT count(*) FROM b)::int AS next_n${extra.map((x) => `, ${x}`).join("")}`;
+}
+
+/** Reads nextBatchSql's row. */
+export function readNextBatch(row: { next_from?: string | null; next_to?: string | null; next_n?: number } | undefined): Batch | undefined {
+  if (!row || !row.next_n || row.next_from == null || row.next_to == null) return undefined;
+  return { from: row.next_from, to: row.next_to, n: row.next_n };
+}
+
+export async function nextBatch(db: Pick<UnitContext, "rows">, key: KeyInfo, w: Window, size: number): Promise<Batch | undefined> {
+  const [row] = await db.rows<{ next_from: string | null; next_to: string | null; next_n: number }>(nextBatchSql(key, w, size));
+  return readNextBatch(row);
 }

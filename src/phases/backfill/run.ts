@@ -1,146 +1,114 @@
-import { DatabaseError } from "../../errors.js";
-import { isStatementModeRefusal } from "../../gateway/classify.js";
 import type { UnitContext } from "../../gateway/gateway.js";
-import { quoteLiteral } from "../../state/quote.js";
-import { raiseIf } from "../../state/guard.js";
-import { xactLock, type StateNames } from "../../state/schema.js";
+import type { StateNames } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
-import type { Backfill, BackfillTx } from "./declared.js";
-import { strictApi } from "../strict-api.js";
-import { nextBatch, type KeyInfo } from "./keyset.js";
+import { BackfillControl, type BatchGate } from "./control.js";
+import type { Backfill } from "./declared.js";
+import type { KeyInfo } from "./keyset.js";
+import { ensureRanges } from "./ranges.js";
+import { work, type Crew } from "./worker.js";
 
+export { nextSize } from "./worker.js";
 
-/** SQLSTATE pgkeel raises in a batch when the checkpoint moved since the batch was planned. */
-const positionMoved = "PGK02";
-
-interface Checkpoint {
-  position: string | null;
+export interface Checkpoint {
+  /** Rows done over every range. */
   rowsDone: number;
   done: boolean;
+  /** Whether any batch has been committed (or an older pgkeel left a position). */
+  started: boolean;
+  paused: boolean;
+  estimatedRows: number | null;
+  ranges: { total: number; done: number };
 }
 
 export async function readCheckpoint(db: Pick<UnitContext, "rows">, names: StateNames, name: string): Promise<Checkpoint> {
-  const [row] = await db.rows<{ position: string | null; rows_done: string; done: boolean }>(
-    `SELECT position, rows_done, done FROM ${names.backfills} WHERE name = $1`,
+  const [row] = await db.rows<{ position: string | null; rows_done: string; done: boolean; paused: boolean; estimated_rows: string | null; range_rows: string | null; ranges: number; ranges_done: number }>(
+    `SELECT b.position, b.rows_done, b.done, b.paused, b.estimated_rows, r.rows AS range_rows, r.n AS ranges, r.done AS ranges_done
+       FROM ${names.backfills} b,
+            LATERAL (SELECT sum(rows_done)::text AS rows, count(*)::int AS n, count(*) FILTER (WHERE done)::int AS done FROM ${names.backfillRanges} WHERE backfill = b.name) r
+      WHERE b.name = $1`,
     [name],
   );
-  return { position: row?.position ?? null, rowsDone: Number(row?.rows_done ?? 0), done: row?.done ?? false };
+  if (!row) return { rowsDone: 0, done: false, started: false, paused: false, estimatedRows: null, ranges: { total: 0, done: 0 } };
+  // Once split, the ranges hold the count (range 0 carries an older pgkeel's checkpoint); a done backfill keeps its total.
+  const rowsDone = row.done || row.ranges === 0 ? Number(row.rows_done) : Number(row.range_rows ?? 0);
+  return {
+    rowsDone,
+    done: row.done,
+    started: rowsDone > 0 || row.position !== null,
+    paused: row.paused,
+    estimatedRows: row.estimated_rows === null ? null : Number(row.estimated_rows),
+    ranges: { total: row.ranges, done: row.ranges_done },
+  };
 }
 
 /**
- * Walks the table in key order from the checkpoint, one transaction per batch:
- * a transaction-level lock on the backfill, a check that the checkpoint has not
- * moved, the statement, and the checkpoint advance, committed together (SPEC
- * guarantee 4). A lost COMMIT is resolved by reading the checkpoint back.
- * Holds one batch's bounds in memory, never a list of keys.
+ * Works one backfill with `workers` workers in this process, beside any number
+ * of workers in other processes: the key space is split into ranges once (from
+ * the key's index and statistics), each worker claims an open range, walks it by
+ * keyset in fenced batches with its own checkpoint, and takes another until none
+ * is open. Returns once every range is done, by whoever, with the rows done
+ * overall and whether this process committed any batch. Progress and ETA count
+ * every worker of every process (each batch reads the overall total back).
  */
-export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext): Promise<number> {
+export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext, workers: number, gate?: BatchGate): Promise<{ rows: number; worked: boolean }> {
+  await ensureRanges(c.gw, c.names, b, key, workers);
+  const first = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
+  c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: first.rowsDone, estimatedRows: key.estimatedRows, workers });
+  const control = new BackfillControl(c, b.name, gate);
+  await control.start();
   const started = performance.now();
-  let cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
-  const firstRows = cp.rowsDone;
-  c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: cp.rowsDone, estimatedRows: key.estimatedRows });
-  let size = b.batch;
-  // Adapts within a tenth and ten times the header's size: a slow server must not
-  // shrink batches to one row each, nor a fast one grow them without end.
-  const minSize = Math.max(1, Math.floor(b.batch / 10));
-  const maxSize = b.batch * 10;
-  let implicit = false;
-  for (;;) {
-    const batch = await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, cp.position, size) });
-    if (!batch) break;
-    const prev = cp.position;
-    const t = performance.now();
-    const apply = () =>
-      c.gw.executeWithRetry({
-        name: `${b.name} batch ${batch.from}..${batch.to}`,
-        run: (ctx) => applyBatch(ctx, b, key, c, prev, batch, implicit),
-        resolve: async (ctx) => {
-          const now = await readCheckpoint(ctx, c.names, b.name);
-          return now.position === prev ? { outcome: "not-committed" } : { outcome: "committed", value: undefined };
-        },
+  let worked = false;
+  let waited = false;
+  let total = first.rowsDone;
+  const crew: Crew = {
+    b,
+    key,
+    c,
+    control,
+    failed: false,
+    implicit: false,
+    onBatch: (batch, outcome, ms, size) => {
+      worked = true;
+      total = outcome?.total ?? total + batch.n;
+      const rate = (total - first.rowsDone) / Math.max((performance.now() - started) / 1000, 0.001);
+      c.emit({
+        type: "backfill-progress",
+        name: b.name,
+        rowsDone: total,
+        estimatedRows: key.estimatedRows,
+        rowsPerSecond: Math.round(rate),
+        etaSeconds: rate > 0 ? Math.max(0, Math.round((key.estimatedRows - total) / rate)) : null,
+        batchSize: size,
+        lastBatchMs: Math.round(ms),
       });
-    try {
-      await apply().catch(async (e: unknown) => {
-        // A statement-mode pooler hid the server's answer to a failed batch (nothing committed):
-        // from now on send batches in the form it passes, and hear what happened.
-        if (implicit || b.kind !== "sql" || !isStatementModeRefusal(e)) throw e;
-        implicit = true;
-        await apply();
-      });
-    } catch (e) {
-      // Another runner moved the checkpoint: carry on from where it is now.
-      if (!(e instanceof DatabaseError && e.sqlstate === positionMoved)) throw e;
-    }
-    const ms = performance.now() - t;
-    cp = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
-    if (b.targetMs > 0) size = nextSize(size, ms, b.targetMs, minSize, maxSize);
-    const elapsed = (performance.now() - started) / 1000;
-    const rate = (cp.rowsDone - firstRows) / Math.max(elapsed, 0.001);
-    c.emit({
-      type: "backfill-progress",
-      name: b.name,
-      rowsDone: cp.rowsDone,
-      estimatedRows: key.estimatedRows,
-      rowsPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 ? Math.max(0, Math.round((key.estimatedRows - cp.rowsDone) / rate)) : null,
-      batchSize: size,
-      lastBatchMs: Math.round(ms),
-    });
-    if (b.pauseMs > 0) await new Promise((r) => setTimeout(r, b.pauseMs));
+    },
+    onWait: () => {
+      if (waited) return;
+      waited = true;
+      c.emit({ type: "waiting", what: `backfill ${b.name} (every open key range)`, holder: "other workers" });
+    },
+  };
+  try {
+    const results = await Promise.allSettled(
+      Array.from({ length: workers }, (_, i) =>
+        work(crew, c.claims.as(`${c.claims.owner}/${i + 1}`), i).catch((e: unknown) => {
+          crew.failed = true;
+          throw e;
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  } finally {
+    await control.stop();
   }
-  await c.gw.query(
+  const [row] = await c.gw.query<{ rows: string | null }>(
     `finish ${b.name}`,
-    `UPDATE ${c.names.backfills} SET done = true, finished_at = now() WHERE name = $1 AND NOT done`,
+    `WITH s AS (SELECT coalesce(sum(rows_done), 0) AS rows, coalesce(sum(batches), 0)::int AS batches FROM ${c.names.backfillRanges} WHERE backfill = $1),
+          f AS (UPDATE ${c.names.backfills} SET done = true, finished_at = now(), rows_done = s.rows, batches = s.batches
+                  FROM s WHERE name = $1 AND NOT done AND NOT EXISTS (SELECT 1 FROM ${c.names.backfillRanges} WHERE backfill = $1 AND NOT done))
+     SELECT rows::text FROM s`,
     [b.name],
   );
-  return cp.rowsDone;
-}
-
-/**
- * The next batch size. Batches of one size vary about 2x in duration (a
- * checkpoint, WAL, a busy moment), so the aim is 60% of the target, leaving an
- * unlucky batch room to stay under it; grows at most 1.25x a step, shrinks at
- * once after a slow batch.
- */
-export function nextSize(size: number, lastMs: number, targetMs: number, minSize: number, maxSize: number): number {
-  const factor = Math.min(1.25, Math.max(0.25, (0.6 * targetMs) / Math.max(lastMs, 1)));
-  return Math.max(minSize, Math.min(maxSize, Math.round(size * factor)));
-}
-
-/**
- * One batch: a single message for SQL backfills, header and tail around `run` for code ones.
- * `implicit` (SQL only, for a statement-mode pooler): no BEGIN and COMMIT, the message is one
- * implicit transaction, which the server ends idle even when it fails (see batchText in migrate/sql-text.ts).
- */
-async function applyBatch(
-  ctx: UnitContext,
-  b: Backfill,
-  key: KeyInfo,
-  c: PhaseContext,
-  prev: string | null,
-  batch: { from: string; to: string; n: number },
-  implicit: boolean,
-): Promise<void> {
-  const head = [
-    ...(implicit ? [] : ["BEGIN"]),
-    `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
-    xactLock(c.names.schema, `backfill:${b.name}`),
-    raiseIf(
-      b.name,
-      `(SELECT position FROM ${c.names.backfills} WHERE name = ${quoteLiteral(b.name)}) IS DISTINCT FROM ${prev === null ? "NULL" : quoteLiteral(prev)}`,
-      positionMoved,
-      "backfill checkpoint moved",
-    ),
-  ].join(";\n");
-  const tail = `UPDATE ${c.names.backfills} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
-    WHERE name = ${quoteLiteral(b.name)}${implicit ? "" : ";\nCOMMIT"}`;
-  const bound = (v: string) => `(${quoteLiteral(v)}::${key.type})`;
-  if (b.kind === "sql") {
-    const stmt = b.pieces.map((p) => (typeof p === "string" ? p : bound(p.param === "from" ? batch.from : batch.to))).join("");
-    await ctx.query(`${head};\n${stmt}\n;\n${tail}`);
-    return;
-  }
-  await ctx.query(head);
-  await b.run(strictApi<BackfillTx>({ sql: (text, params) => ctx.rows(text, params) }, "tx", b.file, ["sql(text, params?)"]), { from: batch.from, to: batch.to });
-  await ctx.query(tail);
+  return { rows: Number(row?.rows ?? total), worked };
 }
