@@ -1,8 +1,10 @@
 import { gate } from "../check.js";
 import { stateStyle } from "../colour.js";
+import type { BackfillStatus } from "../../phases/backfill/phase.js";
 import { plural } from "../output.js";
 import { fleetStatus } from "../../fleet/read.js";
 import { fleetOptions, withFleetRead, type FleetFlags } from "../with-fleet.js";
+import { count, timeLeft } from "../progress-line.js";
 import { withKeel, type CommandHost } from "../with-keel.js";
 
 /** `status [--json]`: every migration, index and backfill with its state. */
@@ -41,7 +43,7 @@ export function registerStatus({ cli, flags, setExit }: CommandHost): void {
           const state = (st: string) => out.paint.out(stateStyle(st), st.padEnd(8));
           for (const m of s.migrations) out.result(`migration  ${state(m.state)} ${m.name}${m.outOfOrder ? "  (out of order)" : ""}${m.waitingOn ? `  (waiting on backfill ${m.waitingOn})` : ""}`);
           for (const i of s.indexes) out.result(`index      ${state(i.state)} ${i.name} on ${i.table}`);
-          for (const b of s.backfills) out.result(`backfill   ${state(b.state)} ${b.name} (${plural(b.rows, "row")})`);
+          for (const b of s.backfills) out.result(`backfill   ${state(b.state)} ${b.name} (${backfillDetail(b)})`);
           if (!s.migrations.length && !s.indexes.length && !s.backfills.length) out.result("nothing declared");
           return o.check ? gate(s, out) : 0;
         }),
@@ -49,3 +51,16 @@ export function registerStatus({ cli, flags, setExit }: CommandHost): void {
     });
 }
 
+
+/** "1,200 rows; 4 workers: 3 working, 1 waiting; 5,000 rows/s; about 20 s left", or "..., paused; ...". */
+function backfillDetail(b: BackfillStatus): string {
+  const parts = [`${plural(b.rows, "row")}${b.paused ? ", paused" : ""}`];
+  if (b.workers.length) {
+    const by = new Map<string, number>();
+    for (const w of b.workers) by.set(w.state, (by.get(w.state) ?? 0) + 1);
+    parts.push(`${plural(b.workers.length, "worker")}: ${[...by].map(([st, n]) => `${n} ${st}`).join(", ")}`);
+    if (b.throttle && !b.paused) parts.push(`held back: ${b.throttle}`);
+    if (b.rowsPerSecond > 0) parts.push(`${count(b.rowsPerSecond)} rows/s`, ...(timeLeft(b.etaSeconds) ? [timeLeft(b.etaSeconds)!] : []));
+  }
+  return parts.join("; ");
+}

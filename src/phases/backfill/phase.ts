@@ -57,7 +57,8 @@ export async function backfillStatus(c: PhaseContext, declared: readonly Backfil
       : { done: false, started: false, rowsDone: 0, paused: false, estimatedRows: null, ranges: { total: 0, done: 0 } };
     const workers = tracked && !cp.done ? await liveWorkers(c, b.name) : [];
     const state: BackfillState = cp.done ? "done" : cp.started ? "partial" : "pending";
-    const rowsPerSecond = Math.round(workers.reduce((sum, w) => sum + w.rowsPerSecond, 0));
+    // A paused, throttled or waiting worker's last rate is not its rate now.
+    const rowsPerSecond = Math.round(workers.reduce((sum, w) => sum + (w.state === "working" ? w.rowsPerSecond : 0), 0));
     const held = workers.find((w) => w.state === "paused" || w.state === "throttled");
     const left = cp.estimatedRows === null ? null : Math.max(0, cp.estimatedRows - cp.rowsDone);
     out.push({

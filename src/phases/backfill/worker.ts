@@ -128,7 +128,10 @@ async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
       }
       const unit = `backfill ${b.name} (${b.file})`;
       if (batch.n === 1) {
-        throw new DatabaseError(e.sqlstate, `key ${batch.from} (the batch from ${batch.from} to ${batch.to}, one key) still fails on its own: ${e.serverMessage}. Nothing of it was applied; every batch before it is committed, and the next run starts at this key`, { unit });
+        throw new DatabaseError(e.sqlstate, `key ${batch.from} (the batch from ${batch.from} to ${batch.to}, one key) still fails on its own: ${e.serverMessage}`, {
+          unit,
+          hint: "nothing of this key was applied; every batch before it is committed, and the next run starts at this key",
+        });
       }
       size = Math.ceil(batch.n / 2);
       failures = 0;
