@@ -2,12 +2,13 @@
 // the longest batch and the peak resident memory of the process doing the work.
 import { createKeel } from "../dist/index.js";
 
-const [url, cwd] = process.argv.slice(2);
+const [url, cwd, workers = "1"] = process.argv.slice(2);
 let longestBatchMs = 0;
 let batches = 0;
 const keel = createKeel({
   url,
   cwd,
+  workers: Number(workers),
   onEvent: (e) => {
     if (e.type === "backfill-progress") {
       batches++;

@@ -1,13 +1,15 @@
 /**
- * Backfill throughput: pgkeel against one single UPDATE of all rows, on the same
- * 1,000,000-row table (a fresh copy per run), same machine, same run.
+ * Backfill throughput: pgkeel with 1, 2 and 4 workers against one single UPDATE
+ * of all rows, on the same 1,000,000-row table (a fresh copy per run), same
+ * machine, same run.
  *
- *   npm run bench:backfill                 # 1,000,000 rows, 3 runs each
- *   npm run bench:backfill -- --rows 200000 --runs 1
+ *   npm run bench:backfill                 # 1,000,000 rows, 3 runs each, workers 1, 2, 4
+ *   npm run bench:backfill -- --rows 200000 --runs 1 --workers 1,2
+ *   npm run bench:backfill -- --url postgres://postgres@127.0.0.1:5432/postgres --header "batch=5000 max=50000"
  *
  * Reports rows/s, the longest batch (a batch is one transaction; measured by the
  * client, so it includes the round trip) and pgkeel's peak RSS.
- * Uses DATABASE_URL when set, else starts an embedded PostgreSQL.
+ * Uses --url, else DATABASE_URL, else starts an embedded PostgreSQL (fsync off).
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -25,6 +27,8 @@ const arg = (name: string, fallback: string) => {
 };
 const rows = Number(arg("rows", "1000000"));
 const runs = Number(arg("runs", "3"));
+const workerCounts = arg("workers", "1,2,4").split(",").map(Number);
+const header = arg("header", "batch=5000 max=50000");
 
 async function sql(url: string, text: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -53,8 +57,9 @@ async function expectFilled(url: string): Promise<void> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const server = process.env.DATABASE_URL ? undefined : await startEmbedded();
-  const base = process.env.DATABASE_URL || server!.url;
+  const given = arg("url", "") || process.env.DATABASE_URL;
+  const server = given ? undefined : await startEmbedded();
+  const base = given || server!.url;
   const admin = withDb(base, "postgres");
   const template = `bf_bench_${process.pid}`;
   await sql(admin, `CREATE DATABASE ${template}`);
@@ -68,10 +73,11 @@ async function main() {
   mkdirSync(join(cwd, "db/backfills"), { recursive: true });
   writeFileSync(
     join(cwd, "db/backfills/001_name_normalized.sql"),
-    "-- pgkeel:backfill table=leads key=id batch=5000\nUPDATE leads SET name_normalized = lower(name)\n WHERE id BETWEEN :from AND :to AND name_normalized IS NULL;\n",
+    `-- pgkeel:backfill table=leads key=id ${header}\nUPDATE leads SET name_normalized = lower(name)\n WHERE id BETWEEN :from AND :to AND name_normalized IS NULL;\n`,
   );
   const single: number[] = [];
-  const keel: { ms: number; longestBatchMs: number; batches: number; peakRssMb: number }[] = [];
+  type KeelRun = { ms: number; longestBatchMs: number; batches: number; peakRssMb: number };
+  const keel = new Map<number, KeelRun[]>(workerCounts.map((w) => [w, []]));
   let copy = 0;
   const fresh = async () => {
     const db = `${template}_${copy++}`;
@@ -83,26 +89,31 @@ async function main() {
       const a = await fresh();
       single.push(await sql(a, "UPDATE leads SET name_normalized = lower(name) WHERE name_normalized IS NULL"));
       await expectFilled(a);
-      const b = await fresh();
-      const { stdout } = await run(process.execPath, [resolve(import.meta.dirname, "backfill-runner.mjs"), b, cwd]);
-      keel.push(JSON.parse(stdout));
-      await expectFilled(b);
-      process.stderr.write(`run ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms, pgkeel ${keel.at(-1)!.ms.toFixed(0)} ms\n`);
+      const line = [`run ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms`];
+      for (const w of workerCounts) {
+        const b = await fresh();
+        const { stdout } = await run(process.execPath, [resolve(import.meta.dirname, "backfill-runner.mjs"), b, cwd, String(w)]);
+        keel.get(w)!.push(JSON.parse(stdout));
+        await expectFilled(b);
+        line.push(`${w} worker(s) ${keel.get(w)!.at(-1)!.ms.toFixed(0)} ms`);
+      }
+      process.stderr.write(`${line.join(", ")}\n`);
     }
   } finally {
     await server?.shutdown();
   }
   const singleMs = median(single);
-  const keelMs = median(keel.map((k) => k.ms));
   const lines = [
-    `Rows: ${rows}; median of ${runs} run(s); each run on a fresh copy of the table; Node ${process.version}.`,
+    `Rows: ${rows}; median of ${runs} run(s); each run on a fresh copy of the table; header \`${header}\`; Node ${process.version}; ${server ? "embedded PostgreSQL (fsync off)" : "server given by URL"}.`,
     "",
-    "| tool | time | rows/s | longest transaction | batches | peak RSS |",
-    "| --- | --- | --- | --- | --- | --- |",
-    `| single UPDATE | ${(singleMs / 1000).toFixed(2)} s | ${Math.round(rows / (singleMs / 1000))} | ${(singleMs / 1000).toFixed(2)} s (the whole update) | 1 | n/a |`,
-    `| pgkeel backfill | ${(keelMs / 1000).toFixed(2)} s | ${Math.round(rows / (keelMs / 1000))} | ${Math.max(...keel.map((k) => k.longestBatchMs))} ms | ${median(keel.map((k) => k.batches))} | ${Math.max(...keel.map((k) => k.peakRssMb)).toFixed(0)} MB |`,
-    "",
-    `pgkeel throughput: ${((100 * singleMs) / keelMs).toFixed(0)}% of the single UPDATE's.`,
+    "| tool | time | rows/s | vs single UPDATE | longest transaction | batches | peak RSS |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    `| single UPDATE | ${(singleMs / 1000).toFixed(2)} s | ${Math.round(rows / (singleMs / 1000))} | 100% | ${(singleMs / 1000).toFixed(2)} s (the whole update) | 1 | n/a |`,
+    ...workerCounts.map((w) => {
+      const k = keel.get(w)!;
+      const ms = median(k.map((x) => x.ms));
+      return `| pgkeel backfill, ${w} worker${w === 1 ? "" : "s"} | ${(ms / 1000).toFixed(2)} s | ${Math.round(rows / (ms / 1000))} | ${((100 * singleMs) / ms).toFixed(0)}% | ${Math.max(...k.map((x) => x.longestBatchMs))} ms | ${median(k.map((x) => x.batches))} | ${Math.max(...k.map((x) => x.peakRssMb)).toFixed(0)} MB |`;
+    }),
   ];
   console.log(lines.join("\n"));
 }

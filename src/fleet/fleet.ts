@@ -11,6 +11,7 @@ import { listMembers, type Member } from "./members.js";
 import { mostSerious } from "./outcome.js";
 import { dispatch, Slots } from "./slots.js";
 import { planWaves, type Wave } from "./waves.js";
+import { sleep } from "../phases/sleep.js";
 
 export interface FleetOptions {
   /** The fleet's name in the config's `fleets`. */
@@ -148,14 +149,3 @@ async function runWave(
   }, halt);
 }
 
-function sleep(ms: number, stop?: AbortSignal): Promise<void> {
-  return new Promise((r) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      stop?.removeEventListener("abort", done);
-      r();
-    }
-    stop?.addEventListener("abort", done, { once: true });
-  });
-}

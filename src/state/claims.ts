@@ -26,6 +26,8 @@ export interface Claim {
    * the mark and the proof of holding commit together or not at all.
    */
   fence(): string;
+  /** The SQL condition that holds when this claim is no longer held (fence() raises on it). */
+  taken(): string;
 }
 
 /**
@@ -169,8 +171,11 @@ export class Claims {
    * shows it with a placeholder generation.)
    */
   fenceSql(key: string, generation: string): string {
-    const condition = `NOT EXISTS (SELECT 1 FROM ${this.names.claims} WHERE key = ${quoteLiteral(key)} AND owner = ${quoteLiteral(this.owner)} AND generation = ${generation})`;
-    return raiseIf(`${key}:${generation}`, condition, claimLost, `pgkeel: the claim on ${key} was taken over by another runner`);
+    return raiseIf(`${key}:${generation}`, this.takenSql(key, generation), claimLost, `pgkeel: the claim on ${key} was taken over by another runner`);
+  }
+
+  private takenSql(key: string, generation: string): string {
+    return `NOT EXISTS (SELECT 1 FROM ${this.names.claims} WHERE key = ${quoteLiteral(key)} AND owner = ${quoteLiteral(this.owner)} AND generation = ${generation})`;
   }
 
   private handle(key: string, generation: string): Claim & { markLost(): void } {
@@ -187,6 +192,7 @@ export class Claims {
         if (lost) throw new ClaimLostError(key, undefined);
       },
       fence: () => this.fenceSql(key, generation),
+      taken: () => this.takenSql(key, generation),
     };
   }
 }

@@ -27,7 +27,12 @@ export function stateNames(schema: string): StateNames {
  * behind a transaction-mode pooler and a dead runner cannot strand it.
  */
 export function xactLock(schema: string, purpose: string): string {
-  return `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`pgkeel:${schema}:${purpose}`)}, 0))`;
+  return `SELECT ${xactLockCall(schema, purpose)}`;
+}
+
+/** xactLock's call alone, for PL/pgSQL (`PERFORM ...`). */
+export function xactLockCall(schema: string, purpose: string): string {
+  return `pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`pgkeel:${schema}:${purpose}`)}, 0))`;
 }
 
 /**

@@ -67,7 +67,8 @@ describe.skipIf(tmuxSkip())("on a terminal", () => {
     expect(progress).toHaveLength(1);
     expect(progress[0]!.length).toBeLessThan(width);
     expect(progress[0]).toMatch(/^ {2}leads_email_domain {2}500\/1,000 rows {2}[\d,]+ rows\/s {2}about \d[\d hmins]* left/);
-    if (width === 120) expect(progress[0]).toMatch(/batch 100 {2}\[\u2588*\u2591+\]$/);
+    // (Blanks may follow the bar where an earlier, longer frame stood: the rate shrinks as it settles.)
+    if (width === 120) expect(progress[0]).toMatch(/batch 100 {2}\[\u2588*\u2591+\] *$/);
     // Several frames were drawn, all on the same line: no newline between the first and the last.
     const raw = pane.raw();
     expect(frames(raw, "rows/s")).toBeGreaterThanOrEqual(2);

@@ -1,8 +1,8 @@
 import type { UnitContext } from "../../gateway/gateway.js";
-import type { Claim } from "../../state/claims.js";
-import { raiseIf } from "../../state/guard.js";
+import { claimLost, type Claim } from "../../state/claims.js";
+import { doBlock, raiseSql } from "../../state/guard.js";
 import { quoteLiteral } from "../../state/quote.js";
-import { xactLock } from "../../state/schema.js";
+import { xactLockCall } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
 import { transactionLimits } from "../session-settings.js";
 import { strictApi } from "../strict-api.js";
@@ -66,21 +66,23 @@ export interface BatchPlan {
 export async function applyBatch(ctx: UnitContext, c: PhaseContext, p: BatchPlan): Promise<BatchOutcome> {
   const { b, key, range, batch } = p;
   const ranges = c.names.backfillRanges;
+  // The checks come first in as few characters as they can: pg_stat_activity shows a
+  // message's first 1024 bytes by default, and people look there for the statement.
   const head = [
     p.implicit ? "SET TRANSACTION ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL READ COMMITTED",
     "SET LOCAL lock_timeout = 0",
     "SET LOCAL statement_timeout = 0",
-    ...transactionLimits(c),
-    xactLock(c.names.schema, rangeClaimKey(b.name, range)),
-    p.claim.fence(),
-    raiseIf(
+    doBlock(
       `${b.name}:${range}`,
-      `(SELECT position FROM ${ranges} WHERE backfill = ${quoteLiteral(b.name)} AND range = ${range}) IS DISTINCT FROM ${p.prev === null ? "NULL" : quoteLiteral(p.prev)}`,
-      positionMoved,
-      "backfill checkpoint moved",
+      [
+        `PERFORM ${xactLockCall(c.names.schema, rangeClaimKey(b.name, range))};`,
+        `IF ${p.claim.taken()} THEN ${raiseSql(claimLost, "pgkeel: range claim taken over")} END IF;`,
+        `IF (SELECT position FROM ${ranges} WHERE backfill = ${quoteLiteral(b.name)} AND range = ${range}) IS DISTINCT FROM ${p.prev === null ? "NULL" : quoteLiteral(p.prev)} THEN ${raiseSql(positionMoved, "pgkeel: checkpoint moved")} END IF;`,
+      ].join(" "),
     ),
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
     "SET LOCAL statement_timeout = DEFAULT",
+    ...transactionLimits(c),
   ].join(";\n");
   const tail = [
     `UPDATE ${ranges} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1

@@ -14,10 +14,11 @@ export interface WorkerReport {
 
 /**
  * A check a worker passes before each batch: health throttling hooks in here.
- * It may wait; `say(reason)` names why (null once clear), for status.
+ * It may wait; `say(reason)` names why (null once clear), for status. It may
+ * return a factor under 1 for the next batch's size (a slowed backfill).
  */
 export interface BatchGate {
-  beforeBatch(say: (reason: string | null) => void): Promise<void>;
+  beforeBatch(say: (reason: string | null) => void): Promise<number | void>;
 }
 
 /** How often a process reads the pause flag and writes its workers' reports: a pause is honoured within about this plus one batch. */
@@ -57,16 +58,17 @@ export class BackfillControl {
     if (next.state !== prev.state || next.reason !== prev.reason) void this.tick();
   }
 
-  /** Before each batch: waits while the backfill is paused (and while the throttle holds it back). */
-  async gate(worker: string): Promise<void> {
+  /** Before each batch: waits while the backfill is paused (and while the throttle holds it back); the factor for the batch's size. */
+  async gate(worker: string): Promise<number> {
     while (this.paused) {
       this.report(worker, { state: "paused", reason: "paused by pgkeel backfill --pause" });
       await new Promise<void>((r) => this.wake.push(r));
       if (this.c.stop?.aborted) throw new StoppedError(String(this.c.stop.reason));
     }
     if (this.c.stop?.aborted) throw new StoppedError(String(this.c.stop.reason));
-    await this.throttle?.beforeBatch((reason) => this.report(worker, reason === null ? { state: "working", reason: null } : { state: "throttled", reason }));
-    this.report(worker, { state: "working", reason: null });
+    const scale = await this.throttle?.beforeBatch((reason) => this.report(worker, reason === null ? { state: "working", reason: null } : { state: "throttled", reason }));
+    if (scale === undefined || scale >= 1) this.report(worker, { state: "working", reason: null });
+    return typeof scale === "number" ? Math.min(1, Math.max(0, scale)) : 1;
   }
 
   /** Ends the ticks and removes this process's workers from status. */

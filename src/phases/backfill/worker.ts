@@ -4,6 +4,7 @@ import { isStatementModeRefusal } from "../../gateway/classify.js";
 import { claimLost, type Claim, type Claims } from "../../state/claims.js";
 import { quoteLiteral } from "../../state/quote.js";
 import type { PhaseContext } from "../context.js";
+import { sleep } from "../sleep.js";
 import { applyBatch, BatchTimeout, positionMoved, type BatchOutcome } from "./batch.js";
 import type { BackfillControl } from "./control.js";
 import type { Backfill } from "./declared.js";
@@ -28,17 +29,6 @@ export interface Crew {
   /** Called once when every open range is held by other workers. */
   onWait(): void;
 }
-
-const sleep = (ms: number, stop?: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      stop?.removeEventListener("abort", done);
-      r();
-    }
-    stop?.addEventListener("abort", done, { once: true });
-  });
 
 /**
  * One worker: takes an open range (unclaimed, or its claim lapsed), walks it to
@@ -102,11 +92,13 @@ async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
   while (!range.done) {
     claim.check();
     if (crew.failed) return;
-    await crew.control.gate(worker);
+    // A throttled backfill takes smaller batches than its size.
+    const want = Math.max(1, Math.round(size * (await crew.control.gate(worker))));
     const prev = range.position;
+    if (planned && planned.n > want) planned = undefined;
     const batch = exhausted
       ? undefined
-      : (planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, size) })));
+      : (planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, want) })));
     planned = undefined;
     if (!batch) {
       await finishRange(crew, claim, rangeNo, prev);
