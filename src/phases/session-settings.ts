@@ -4,16 +4,6 @@ import { durationMs } from "../sql/directives.js";
 import { quoteLiteral } from "../state/quote.js";
 import type { PhaseContext } from "./context.js";
 
-/**
- * What every transaction pgkeel opens sets locally besides its isolation level: a
- * holder that hangs inside it (a code migration or backfill whose promise never
- * settles, a process stopped with SIGSTOP) is cut off by the server after
- * `idleInTransactionTimeout`, so the locks it holds do not block other runners forever.
- */
-export function transactionLimits(c: Pick<PhaseContext, "idleTimeout">): string[] {
-  return [`SET LOCAL idle_in_transaction_session_timeout = ${quoteLiteral(c.idleTimeout)}`];
-}
-
 /** Timeouts a statement outside a transaction must run with (SET LOCAL cannot reach it). */
 export interface Timeouts {
   readonly statement_timeout?: string;

@@ -3,8 +3,8 @@ import { xactLock } from "../state/schema.js";
 import type { PhaseContext } from "./context.js";
 
 /**
- * How every transaction pgkeel opens for its own bookkeeping or a migration starts
- * (backfill batches have their own header): it states its isolation level, so a
+ * How every transaction pgkeel opens (its own bookkeeping, a migration, a backfill
+ * batch) starts: it states its isolation level, so a
  * database or role default such as `repeatable read` cannot freeze a snapshot taken
  * before the lock wait, and it limits how long it may sit idle, so a holder that
  * hangs (a code migration whose promise never settles, a process stopped with

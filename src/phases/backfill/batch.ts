@@ -4,7 +4,7 @@ import { doBlock, raiseSql } from "../../state/guard.js";
 import { quoteLiteral } from "../../state/quote.js";
 import { xactLockCall } from "../../state/schema.js";
 import type { PhaseContext } from "../context.js";
-import { transactionLimits } from "../session-settings.js";
+import { openTransaction, unlimitedWait } from "../transaction.js";
 import { strictApi } from "../strict-api.js";
 import type { Backfill, BackfillTx } from "./declared.js";
 import { keyLiteral, nextBatchSql, readNextBatch, type Batch, type KeyInfo } from "./keyset.js";
@@ -54,7 +54,8 @@ export interface BatchPlan {
 }
 
 /**
- * One batch, one transaction (SPEC guarantee 4): READ COMMITTED stated; a
+ * One batch, one transaction (SPEC guarantee 4), opened like every pgkeel
+ * transaction (READ COMMITTED stated, idle_in_transaction_session_timeout set); a
  * transaction-level lock on the range (waited for without a timeout: its holder
  * is another batch, cut off by idle_in_transaction_session_timeout if it hangs);
  * the claim's fence (this worker still holds the range, at its generation); a
@@ -69,9 +70,8 @@ export async function applyBatch(ctx: UnitContext, c: PhaseContext, p: BatchPlan
   // The checks come first in as few characters as they can: pg_stat_activity shows a
   // message's first 1024 bytes by default, and people look there for the statement.
   const head = [
-    p.implicit ? "SET TRANSACTION ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL READ COMMITTED",
-    "SET LOCAL lock_timeout = 0",
-    "SET LOCAL statement_timeout = 0",
+    ...openTransaction(c, p.implicit),
+    ...unlimitedWait,
     doBlock(
       `${b.name}:${range}`,
       [
@@ -82,7 +82,6 @@ export async function applyBatch(ctx: UnitContext, c: PhaseContext, p: BatchPlan
     ),
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,
     "SET LOCAL statement_timeout = DEFAULT",
-    ...transactionLimits(c),
   ].join(";\n");
   const tail = [
     `UPDATE ${ranges} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
