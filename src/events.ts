@@ -22,6 +22,20 @@ export type KeelEvent =
       readonly batchSize: number;
       readonly lastBatchMs: number;
     }
+  /**
+   * The backfill's health throttle changed state: `slow` (half-size batches, one per
+   * second), `paused` (no batch until the signal clears) or `clear`. `signal` and
+   * `value` name what caused it (seconds, bytes or a count; see `reason`).
+   */
+  | {
+      readonly type: "backfill-throttle";
+      readonly name: string;
+      readonly state: "clear" | "slow" | "paused";
+      readonly signal: "replication-lag" | "replication-lag-bytes" | "lock-waiters" | "autovacuum" | "active-sessions" | null;
+      readonly value: number | null;
+      readonly limit: number | null;
+      readonly reason: string;
+    }
   | { readonly type: "backfill-done"; readonly name: string; readonly rows: number; readonly ms: number; readonly by: "this-run" | "another-runner" }
   | { readonly type: "migration-start"; readonly name: string; readonly transactional: boolean }
   | { readonly type: "migration-applied"; readonly name: string; readonly ms: number; readonly by: "this-run" | "another-runner" }

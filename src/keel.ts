@@ -106,7 +106,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
   let opened: Promise<Session> | undefined;
 
   const session = () => (opened ??= openSession(options, emit));
-  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, idleTimeout: s.idleTimeout, workers: s.workers, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety });
+  const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, idleTimeout: s.idleTimeout, workers: s.workers, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety, health: s.config.backfill?.health });
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {

@@ -51,8 +51,8 @@ export class Output {
     if (e.type === "index-done") this.progress?.remove(`index:${e.name}`);
     const line = describe(e, this.paint.err);
     if (line === undefined) return;
-    // Retries and warnings are shown even with --quiet: they explain slowness.
-    if (e.type === "retry" || e.type === "warning") this.line(line);
+    // Retries, warnings and throttling are shown even with --quiet: they explain slowness.
+    if (e.type === "retry" || e.type === "warning" || e.type === "backfill-throttle") this.line(line);
     else this.log(line);
   }
 
@@ -156,6 +156,10 @@ function describe(e: KeelEvent, paint: Paint): string | undefined {
       return `  ${paint("yellow", "split")} ${e.name}: the batch ${e.from}..${e.to} (${plural(e.rows, "key")}) kept failing (${e.reason}); trying it in pieces of ${plural(e.size, "key")}`;
     case "backfill-paused":
       return e.paused ? `  ${paint("yellow", "paused")} ${e.name}: workers hold before their next batch (pgkeel backfill --resume ${e.name})` : `  resumed ${e.name}`;
+    case "backfill-throttle":
+      return e.state === "clear"
+        ? `  ${paint("green", "resumed")} ${e.name}: ${e.reason}`
+        : `  ${paint("yellow", e.state === "paused" ? "paused" : "slowed")} ${e.name}: ${e.reason}`;
     case "backfill-done":
       return e.by === "this-run" ? `  ${paint("green", "finished")} ${e.name}: ${plural(e.rows, "row")} (${e.ms} ms)` : `  ${e.name} was finished by another runner`;
     case "index-done":

@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.js";
 import { validateFleets, type FleetConfig } from "../fleet/config.js";
 import type { SafetyConfig } from "../safety/settings.js";
+import { backfillConfigProblem, type HealthConfig } from "../phases/backfill/health-config.js";
 
 /** What `pgkeel.config.{ts,mjs,js,json}` may hold. */
 export interface KeelConfig {
@@ -40,9 +41,11 @@ export interface KeelConfig {
   readonly safety?: SafetyConfig;
   /** Named fleets of databases or schemas, run with `--fleet NAME` (see src/fleet/config.ts). */
   readonly fleets?: Readonly<Record<string, FleetConfig>>;
+  /** Backfill settings: `{ health: { replicationLag: "10s", lockWaiters: 0, ... } }`. */
+  readonly backfill?: { readonly health?: HealthConfig };
 }
 
-type Kind = "string" | "number" | "urls" | "safety" | "fleets";
+type Kind = "string" | "number" | "urls" | "safety" | "fleets" | "backfill";
 const kinds: Record<keyof KeelConfig, Kind> = {
   url: "string",
   urls: "urls",
@@ -60,6 +63,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   embeddedWaitSeconds: "number",
   safety: "safety",
   fleets: "fleets",
+  backfill: "backfill",
 };
 
 export const configNames = ["pgkeel.config.ts", "pgkeel.config.mjs", "pgkeel.config.js", "pgkeel.config.json"];
@@ -108,7 +112,10 @@ function validate(raw: unknown, file: string): KeelConfig {
       throw new UsageError(`${file}: unknown config key "${key}" (known: ${Object.keys(kinds).join(", ")})`);
     }
     if (kind === "fleets") validateFleets(value, file);
-    else if (kind === "safety") {
+    else if (kind === "backfill") {
+      const problem = backfillConfigProblem(value);
+      if (problem) throw new UsageError(`${file}: ${problem}`);
+    } else if (kind === "safety") {
       if (!isSafetyConfig(value)) throw bad(key, 'an object { minRows?: number >= 0, rules?: { "<rule-id>": "error" | "warning" | "off" } }', value);
     } else if (kind === "urls") {
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(key, 'an object of name: URL ({ "direct": "postgres://..." })', value);

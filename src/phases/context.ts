@@ -5,6 +5,7 @@ import type { Gateway } from "../gateway/gateway.js";
 import type { SafetyConfig } from "../safety/settings.js";
 import type { Claims } from "../state/claims.js";
 import type { StateNames } from "../state/schema.js";
+import type { HealthConfig } from "./backfill/health-config.js";
 
 /** What every phase works with: the gateway, pgkeel's own tables, claims, settings, and where events go. */
 export interface PhaseContext {
@@ -34,4 +35,6 @@ export interface PhaseContext {
   readonly stateHas: (table: string) => Promise<boolean>;
   /** The config's `safety` settings (rule levels, size threshold). */
   readonly safety?: SafetyConfig;
+  /** The config's `backfill.health` limits (defaults apply to what it leaves out). */
+  readonly health?: HealthConfig;
 }

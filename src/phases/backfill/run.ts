@@ -5,6 +5,7 @@ import { BackfillControl, type BatchGate } from "./control.js";
 import type { Backfill } from "./declared.js";
 import type { KeyInfo } from "./keyset.js";
 import { ensureRanges } from "./ranges.js";
+import { backfillThrottle } from "./throttle.js";
 import { work, type Crew } from "./worker.js";
 
 export { nextSize } from "./worker.js";
@@ -54,7 +55,8 @@ export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext, wo
   await ensureRanges(c.gw, c.names, b, key, workers);
   const first = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
   c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: first.rowsDone, estimatedRows: key.estimatedRows, workers });
-  const control = new BackfillControl(c, b.name, gate);
+  // Every worker of this process consults one health throttle before each batch (one reading a second).
+  const control = new BackfillControl(c, b.name, gate ?? backfillThrottle(c, b.name, key.rel));
   await control.start();
   const started = performance.now();
   let worked = false;
