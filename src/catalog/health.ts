@@ -16,11 +16,11 @@ export interface StandbyLag {
 /** What the server says about the health of a backfill's surroundings, read in one statement. */
 export interface HealthReading {
   readonly standbys: readonly StandbyLag[];
-  /** Sessions waiting for a lock on the table (or one of its partitions): a relation lock or a row. */
+  /** Other sessions than pgkeel's waiting for a lock on the table (or one of its partitions): a relation lock or a row. */
   readonly lockWaiters: number;
   /** Autovacuum workers busy on the table (or one of its partitions). */
   readonly autovacuum: number;
-  /** Client sessions running a statement right now, this reading's own excluded. */
+  /** Client sessions running a statement right now, pgkeel's own excluded. */
   readonly activeSessions: number;
   /**
    * Whether this role sees other roles' sessions (superuser, pg_read_all_stats or pg_monitor).
@@ -42,6 +42,10 @@ export interface HealthReading {
  *   on the table" counts it, as an ungranted lock on the table counts the others.
  * - Autovacuum on the table is read from pg_stat_progress_vacuum, matched to
  *   pg_stat_activity's autovacuum workers (a manual VACUUM is someone's choice).
+ * - pgkeel's own sessions (application_name `pgkeel` or `pgkeel:<runner>`) count
+ *   neither as waiters nor as active: a batch of a backfill waiting for a row is
+ *   the backfill held up, not traffic queued behind it, and its workers' batches
+ *   would otherwise throttle themselves. (pgkeel's own DDL waits at most its lock_timeout.)
  */
 const healthSql = `
 WITH rels AS (
@@ -59,12 +63,14 @@ SELECT
      FROM pg_stat_replication r) AS standbys,
   (SELECT count(DISTINCT l.pid) FROM pg_locks l, me
     WHERE l.database = me.dbid AND l.relation IN (SELECT relid FROM rels) AND l.pid <> pg_backend_pid()
+      AND l.pid NOT IN (SELECT pid FROM pg_stat_activity WHERE application_name ~ '^pgkeel(:|$)')
       AND (NOT l.granted
            OR (l.locktype = 'tuple' AND EXISTS (SELECT 1 FROM pg_locks w WHERE w.pid = l.pid AND NOT w.granted))))::int AS lock_waiters,
   (SELECT count(*) FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a ON a.pid = v.pid, me
     WHERE v.datid = me.dbid AND v.relid IN (SELECT relid FROM rels) AND a.query LIKE 'autovacuum:%')::int AS autovacuum,
   (SELECT count(*) FROM pg_stat_activity
-    WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS active_sessions,
+    WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+      AND application_name !~ '^pgkeel(:|$)')::int AS active_sessions,
   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all`;
 
 interface Row {

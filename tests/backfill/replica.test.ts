@@ -7,7 +7,9 @@ import { startCli, until } from "../operate/cli.js";
 /**
  * The replication-lag signal against a real streaming replica: a primary of its
  * own (the suite's shared server has no standby, so other backfills are never
- * throttled by this one) and a standby started from a base backup of it.
+ * throttled by this one) and a standby started from a base backup of it. The
+ * server-wide signals (active sessions, autovacuum settings) are tested on the
+ * same primary, where no other test's sessions count.
  */
 let primary: EmbeddedServer | undefined;
 let standby: Standby | undefined;
@@ -106,3 +108,69 @@ describe("health throttle: replication lag", () => {
     expect(await admin(url, "SELECT sum(hits)::int AS sum FROM t")).toEqual([{ sum: 2_000 }]);
   });
 });
+
+describe("health throttle: server-wide signals, on the primary of its own", () => {
+  const bump = "-- pgkeel:backfill table=t key=id batch=500 target=0 pause=20ms\nUPDATE t SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n";
+
+  it("more active sessions than the limit pause the backfill; it finishes once they end", async () => {
+    const { url } = await database(5_000);
+    const cwd = makeProject({
+      "pgkeel.config.json": JSON.stringify({ backfill: { health: { activeSessions: 1, replicationLag: false, replicationLagBytes: false } } }),
+      "db/backfills/001_bump.sql": bump,
+    });
+    const sleepers = [0, 1].map(() => admin(url, "SELECT pg_sleep(3600)").catch(() => undefined));
+    const sleeping = async () => (await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND state = 'active'"))[0]!.n;
+    await until("two sessions active", async () => (await sleeping()) === 2);
+    const run = startCli(["backfill", "--json", "--url", url], cwd);
+    try {
+      await until("the backfill paused", () => throttle(run.stdout()).some((e) => e.state === "paused"));
+      expect(throttle(run.stdout()).find((e) => e.state === "paused")).toMatchObject({
+        signal: "active-sessions",
+        value: 2,
+        limit: 1,
+        reason: "2 active sessions on the server (limit 1)",
+      });
+    } finally {
+      await admin(url, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep'");
+      await Promise.all(sleepers);
+    }
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(throttle(r.stdout).map((e) => e.state)).toContain("clear");
+    expect(await admin(url, "SELECT sum(hits)::int AS sum FROM t")).toEqual([{ sum: 5_000 }]);
+  });
+
+  it("autovacuum: true pauses the backfill while autovacuum works on the table; it finishes once the worker is gone", async () => {
+    const { url } = await database(50_000);
+    const cwd = makeProject({
+      "pgkeel.config.json": JSON.stringify({ backfill: { health: { autovacuum: true, replicationLag: false, replicationLagBytes: false } } }),
+      "db/backfills/001_bump.sql": bump,
+    });
+    // An autovacuum that starts within a second and crawls: every dead row counts, and it may do almost no work between naps.
+    await admin(primary!.url, "ALTER SYSTEM SET autovacuum_naptime = '1s'");
+    await admin(primary!.url, "SELECT pg_reload_conf()");
+    try {
+      await admin(url, "ALTER TABLE t SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)");
+      await admin(url, "UPDATE t SET hits = 0");
+      const vacuuming = async () =>
+        (await admin(url, "SELECT 1 FROM pg_stat_progress_vacuum v JOIN pg_stat_activity a USING (pid) WHERE v.relid = 't'::regclass AND a.query LIKE 'autovacuum:%'")).length === 1;
+      await until("autovacuum working on t", vacuuming);
+      const run = startCli(["backfill", "--json", "--url", url], cwd);
+      await until("the backfill paused", () => throttle(run.stdout()).some((e) => e.state === "paused"));
+      expect(throttle(run.stdout()).find((e) => e.state === "paused")).toMatchObject({ signal: "autovacuum", value: 1, limit: 0, reason: "autovacuum is working on public.t" });
+      // No new worker after this one: then end the one working.
+      await admin(primary!.url, "ALTER SYSTEM SET autovacuum = off");
+      await admin(primary!.url, "SELECT pg_reload_conf()");
+      await admin(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'autovacuum:%'");
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(throttle(r.stdout).map((e) => e.state).slice(-1)).toEqual(["clear"]);
+      expect(await admin(url, "SELECT sum(hits)::int AS sum FROM t")).toEqual([{ sum: 50_000 }]);
+    } finally {
+      await admin(primary!.url, "ALTER SYSTEM RESET autovacuum_naptime");
+      await admin(primary!.url, "ALTER SYSTEM RESET autovacuum");
+      await admin(primary!.url, "SELECT pg_reload_conf()");
+    }
+  });
+});
+

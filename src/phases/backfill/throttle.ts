@@ -57,14 +57,16 @@ export class Throttle {
   /**
    * Waits as long as the backfill is paused; returns the factor for the next
    * batch's size (1, or `slowFactor` when slowed). A graceful stop ends the wait at
-   * once: the next unit then refuses to start.
+   * once with a StoppedError. `say` hears why the caller is held back (null once
+   * clear), for a worker's status.
    */
-  async beforeBatch(): Promise<number> {
+  async beforeBatch(say?: (reason: string | null) => void): Promise<number> {
     if (!this.enabled) return 1;
     let waited = false;
     for (;;) {
       if (this.o.stop?.aborted) throw new StoppedError(String(this.o.stop.reason));
       await this.refreshIfDue();
+      say?.(this.state === "clear" ? null : `${this.state === "paused" ? "paused" : "slowed"}: ${this.reason!.text}`);
       if (this.state === "clear") return 1;
       if (this.state === "slow" && waited) return slowFactor;
       await this.untilDue();
