@@ -27,6 +27,13 @@ interface ThrottleEvent {
   limit: number | null;
   reason: string;
 }
+/** Waits until the run reports `state`; on a timeout, the error carries what the run printed. */
+async function untilState(run: { stdout: () => string; stderr: () => string }, state: string): Promise<void> {
+  await until(`the backfill ${state}`, () => throttleEvents(run.stdout()).some((e) => e.state === state)).catch((e: Error) => {
+    throw new Error(`${e.message}\nstdout:\n${run.stdout()}\nstderr:\n${run.stderr()}`);
+  });
+}
+
 const throttleEvents = (stdout: string): ThrottleEvent[] =>
   stdout
     .split("\n")
@@ -77,7 +84,7 @@ describe("health throttle: sessions waiting for a lock on the table", () => {
     const queue = await lockQueue(url);
     const cwd = project();
     const run = startCli(["backfill", "--json", "--url", target(url)], cwd);
-    await until("the backfill paused", () => throttleEvents(run.stdout()).some((e) => e.state === "paused"));
+    await untilState(run, "paused");
     const paused = throttleEvents(run.stdout()).find((e) => e.state === "paused")!;
     expect(paused).toMatchObject({ signal: "lock-waiters", value: 1, limit: 0 });
     expect(paused.reason).toBe("1 session waits for a lock on public.t (limit 0)");
@@ -113,7 +120,7 @@ describe("health throttle: sessions waiting for a lock on the table", () => {
     const queue = await lockQueue(url);
     try {
       const run = startCli(["backfill", "--json", "--url", url], project());
-      await until("the backfill paused", () => throttleEvents(run.stdout()).some((e) => e.state === "paused"));
+      await untilState(run, "paused");
       run.child.kill("SIGTERM");
       const r = await run.done;
       expect(r.code, r.stderr).toBe(143);

@@ -41,7 +41,7 @@ export class Throttle {
   private readAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<void> | undefined;
   private warned = false;
-  private broken = false;
+  private failing = false;
   private readonly intervalMs: number;
 
   constructor(private readonly o: ThrottleOptions) {
@@ -51,7 +51,7 @@ export class Throttle {
   /** Whether any signal is on at all: without one, the throttle never reads. */
   private get enabled(): boolean {
     const l = this.o.limits;
-    return !this.broken && (l.replicationLagMs !== null || l.replicationLagBytes !== null || l.lockWaiters !== null || l.autovacuum || l.activeSessions !== null);
+    return (l.replicationLagMs !== null || l.replicationLagBytes !== null || l.lockWaiters !== null || l.autovacuum || l.activeSessions !== null);
   }
 
   /**
@@ -86,14 +86,17 @@ export class Throttle {
       reading = await this.o.read();
     } catch (e) {
       if (e instanceof StoppedError) throw e;
-      // Throttling is a courtesy to the server, not a condition of the backfill.
-      this.broken = true;
-      this.o.emit({ type: "warning", message: `backfill ${this.o.name}: cannot read the health signals (${(e as Error).message}); continuing without throttling` });
+      // Throttling is a courtesy to the server, not a condition of the backfill: a reading
+      // that fails lets batches go on, and the next one is tried an interval later.
+      if (!this.failing) this.o.emit({ type: "warning", message: `backfill ${this.o.name}: cannot read the health signals (${(e as Error).message}); continuing unthrottled until they can be read` });
+      this.failing = true;
+      this.overInARow = 0;
       this.set("clear", undefined);
       return;
     } finally {
       this.readAt = performance.now();
     }
+    this.failing = false;
     const hidden = hiddenSignals(reading, this.o.limits);
     if (hidden && !this.warned) {
       this.warned = true;
