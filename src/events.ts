@@ -23,7 +23,7 @@ export type KeelEvent =
       readonly lastBatchMs: number;
     }
   /**
-   * The backfill's health throttle changed state: `slow` (half-size batches, one per
+   * The backfill's health throttle changed state: `slow` (each worker at most one batch a
    * second), `paused` (no batch until the signal clears) or `clear`. `signal` and
    * `value` name what caused it (seconds, bytes or a count; see `reason`).
    */

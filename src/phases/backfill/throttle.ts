@@ -7,9 +7,6 @@ import { hiddenSignals, judge, type Finding } from "./health-judge.js";
 
 export type ThrottleState = "clear" | "slow" | "paused";
 
-/** A slowed backfill runs batches of this fraction of its size, at most one per reading. */
-export const slowFactor = 0.5;
-
 export interface ThrottleOptions {
   /** The backfill's name, for events. */
   readonly name: string;
@@ -30,7 +27,7 @@ export interface ThrottleOptions {
  * an interval; workers of the backfill in this process share the reading.
  *
  * A signal past half its limit, or past its limit at one reading, slows the
- * backfill: half-size batches, at most one per reading. Past its limit at two
+ * backfill: each worker runs at most one batch per reading (a second). Past its limit at two
  * readings in a row, it pauses: no batch until a reading finds every signal at or
  * under its limit. Every change of state is an event naming the signal and its value.
  */
@@ -55,20 +52,19 @@ export class Throttle {
   }
 
   /**
-   * Waits as long as the backfill is paused; returns the factor for the next
-   * batch's size (1, or `slowFactor` when slowed). A graceful stop ends the wait at
-   * once with a StoppedError. `say` hears why the caller is held back (null once
+   * Waits as long as the backfill is paused, and until the next reading when it is
+   * slowed. A graceful stop ends the wait at once with a StoppedError. `say` hears why the caller is held back (null once
    * clear), for a worker's status.
    */
-  async beforeBatch(say?: (reason: string | null) => void): Promise<number> {
-    if (!this.enabled) return 1;
+  async beforeBatch(say?: (reason: string | null) => void): Promise<void> {
+    if (!this.enabled) return;
     let waited = false;
     for (;;) {
       if (this.o.stop?.aborted) throw new StoppedError(String(this.o.stop.reason));
       await this.refreshIfDue();
       say?.(this.state === "clear" ? null : `${this.state === "paused" ? "paused" : "slowed"}: ${this.reason!.text}`);
-      if (this.state === "clear") return 1;
-      if (this.state === "slow" && waited) return slowFactor;
+      if (this.state === "clear") return;
+      if (this.state === "slow" && waited) return;
       await this.untilDue();
       waited = true;
     }
