@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.js";
+import { durationMs } from "../sql/directives.js";
 import { validateFleets, type FleetConfig } from "../fleet/config.js";
 import type { SafetyConfig } from "../safety/settings.js";
 import { backfillConfigProblem, type HealthConfig } from "../phases/backfill/health-config.js";
@@ -45,7 +46,7 @@ export interface KeelConfig {
   readonly backfill?: { readonly health?: HealthConfig };
 }
 
-type Kind = "string" | "number" | "urls" | "safety" | "fleets" | "backfill";
+type Kind = "string" | "duration" | "number" | "urls" | "safety" | "fleets" | "backfill";
 const kinds: Record<keyof KeelConfig, Kind> = {
   url: "string",
   urls: "urls",
@@ -54,7 +55,7 @@ const kinds: Record<keyof KeelConfig, Kind> = {
   backfillsDir: "string",
   schema: "string",
   lockTimeout: "string",
-  idleInTransactionTimeout: "string",
+  idleInTransactionTimeout: "duration",
   workers: "number",
   maxRetries: "number",
   retryCapMs: "number",
@@ -122,6 +123,9 @@ function validate(raw: unknown, file: string): KeelConfig {
       for (const [name, url] of Object.entries(value)) if (typeof url !== "string") throw bad(`${key}.${name}`, "a string (a postgres:// URL)", url);
     } else if (kind === "number") {
       if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw bad(key, "a non-negative number", value);
+    } else if (kind === "duration") {
+      // Sent to the server in every transaction: a bad value must stop the run here, not there.
+      if (typeof value !== "string" || Number.isNaN(durationMs(value))) throw bad(key, 'a duration such as "60s", "500ms" or "0" (off)', value);
     } else if (typeof value !== "string") throw bad(key, "a string", value);
   }
   return raw as KeelConfig;

@@ -32,6 +32,7 @@ describe("config errors name the exact key (exit 2)", () => {
     ["a URL that is not a string", { urls: { direct: "postgres://a@d/db", prod: 5 } }, /pgkeel\.config\.json: urls\.prod must be a string \(a postgres:\/\/ URL\), got a number/],
     ["urls that are not an object", { urls: "postgres://a@d/db" }, /pgkeel\.config\.json: urls must be an object of name: URL \(\{ "direct": "postgres:\/\/\.\.\." \}\), got a string/],
     ["a number that is a string", { maxRetries: "10" }, /pgkeel\.config\.json: maxRetries must be a non-negative number, got a string/],
+    ["an idle timeout that is not a duration", { idleInTransactionTimeout: "a minute" }, /pgkeel\.config\.json: idleInTransactionTimeout must be a duration such as "60s", "500ms" or "0" \(off\), got a string/],
     ["an unknown key", { migrationDir: "x" }, /pgkeel\.config\.json: unknown config key "migrationDir" \(known: url, urls, /],
     ["not an object", ["x"], /pgkeel\.config\.json: the config must be an object/],
   ];
