@@ -2,7 +2,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { createKeel, type KeelEvent } from "../../src/index.js";
 import { admin, freshDatabase, serverUrl, withDatabase } from "../support/db.js";
-import { makeProject } from "../support/project.js";
+import { makeProject, runCli } from "../support/project.js";
 import { until } from "../support/wait.js";
 
 /**
@@ -71,6 +71,20 @@ describe("a failing migration in a batch", () => {
       ["002_b", "this-run"],
     ]);
     expect(await admin(url, "SELECT name FROM pgkeel.migrations ORDER BY name")).toEqual([{ name: "001_a" }, { name: "002_b" }]);
+  });
+
+  it("CLI --json: the committed ones are migration-applied events, and the error line lists them as applied", async () => {
+    const url = await freshDatabase("batch_partial_cli");
+    const cwd = makeProject({
+      "db/migrations/001_a.sql": "CREATE TABLE a (id int);",
+      "db/migrations/002_b.sql": "CREATE TABLE b (id int);\nSELECT 1/0;",
+    });
+    const r = await runCli(["migrate", "--json", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; name?: string; applied?: string[] });
+    expect(lines.filter((l) => l.type === "migration-applied").map((l) => l.name)).toEqual(["001_a"]);
+    expect(lines.at(-1)).toMatchObject({ type: "error", exitCode: 1, applied: ["001_a"] });
+    expect(r.stderr).toContain("db/migrations/002_b.sql:2:");
   });
 
   it("each migration's duration is its own, not counted from the start of the message", async () => {
