@@ -1,4 +1,9 @@
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgress from "cli-progress";
+
+// Loaded with the first bar: a run that draws none (a deploy with nothing to do) does not pay for it.
+let lib: typeof cliProgress | undefined;
+const bars = () => (lib ??= createRequire(import.meta.url)("cli-progress") as typeof cliProgress);
 
 /** Draws a line for the width it gets; called on every redraw, so a resized terminal is followed. */
 export type LineRenderer = (width: number) => string;
@@ -21,7 +26,7 @@ export class TtyProgress {
 
   /** Shows or updates the line of `key`. */
   show(key: string, render: LineRenderer): void {
-    this.multi ??= new cliProgress.MultiBar({
+    this.multi ??= new (bars().MultiBar)({
       stream: this.stream,
       // The text fits already; with wrapping left on, log lines above the bars wrap instead of being cut.
       linewrap: true,

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, relative } from "node:path";
 import { InputError, UsageError } from "../errors.js";
@@ -51,8 +52,9 @@ export function listPhaseFiles(dir: PhaseDir, cwd: string, exts: readonly string
  */
 export function readSource(path: string, display: string): string {
   const bytes = readFileSync(path);
+  // The native check first: finding the bad byte in JS is only worth it for a file that has one.
+  if (isUtf8(bytes)) return bytes.toString("utf8");
   const bad = firstBadByte(bytes);
-  if (bad < 0) return bytes.toString("utf8");
   const before = bytes.subarray(0, bad).toString("utf8");
   const lineStart = before.lastIndexOf("\n") + 1;
   throw new InputError(

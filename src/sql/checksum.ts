@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { scan } from "libpg-query";
+import { scan } from "./parser.js";
 
 /** Checksum of a SQL file's tokens, so comments and whitespace are not drift. */
 export function sqlChecksum(tokens: readonly string[]): string {

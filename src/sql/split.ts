@@ -1,4 +1,4 @@
-import { parse, scan } from "libpg-query";
+import { parse, scan } from "./parser.js";
 import { InputError } from "../errors.js";
 import { SourceText } from "./text.js";
 

@@ -1,4 +1,4 @@
-import { scan } from "libpg-query";
+import { scan } from "../../sql/parser.js";
 import { importModule } from "../../config/config.js";
 import { InputError, type SourceLocation } from "../../errors.js";
 import { durationMs, readDirectives } from "../../sql/directives.js";

@@ -1,4 +1,4 @@
-import { parse } from "libpg-query";
+import { parse } from "../../sql/parser.js";
 import { DatabaseError } from "../../errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import { quoteIdent } from "../../state/quote.js";

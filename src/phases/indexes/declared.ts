@@ -1,4 +1,4 @@
-import { scan } from "libpg-query";
+import { scan } from "../../sql/parser.js";
 import { InputError } from "../../errors.js";
 import { sqlChecksum } from "../../sql/checksum.js";
 import { readDirectives } from "../../sql/directives.js";
