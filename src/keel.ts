@@ -8,7 +8,7 @@ import type { KeelEvent } from "./events.js";
 import { Gateway } from "./gateway/gateway.js";
 import { listPhaseFiles } from "./phases/files.js";
 import type { Analysis } from "./safety/analyze.js";
-import { loadMigrations, migrationExtensions } from "./phases/migrate/load.js";
+import { loadMigrationFiles, loadMigrations, migrationExtensions } from "./phases/migrate/load.js";
 import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
 import { baseline, type BaselineOptions, type BaselineResult } from "./phases/migrate/baseline.js";
 import { dryRunMigrate, type DryRunMessage, type MigrateDryRun } from "./phases/migrate/dry-run.js";
@@ -17,10 +17,11 @@ import { repair, type RepairChange, type RepairOptions } from "./phases/migrate/
 import { waitForLogin, type WaitResult } from "./phases/wait.js";
 import { adopt, type AdoptOptions, type AdoptResult } from "./adopt/adopt.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
-import { migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
+import { appliedRows, migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
 import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
 import { buildIndexes, indexStatus, planIndexes, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
-import type { Migration } from "./phases/migrate/migration.js";
+import type { MigrationFile } from "./phases/migrate/migration.js";
+import type { AppliedMigration } from "./state/migrations.js";
 import type { PhaseContext } from "./phases/context.js";
 import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
 import { backfill, backfillStatus, planBackfills, setPaused, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
@@ -108,10 +109,19 @@ export function createKeel(options: KeelOptions = {}): Keel {
   const session = () => (opened ??= openSession(options, emit));
   const deps = (s: Session): PhaseContext => ({ gw: s.gw, names: s.names, claims: s.claims, lockTimeout: s.lockTimeout, idleTimeout: s.idleTimeout, workers: s.workers, emit, pooler: s.pooler, serverVersion: s.serverVersion, ready: s.ready, stateHas: s.stateHas, stop: options.signal, safety: s.config.safety, health: s.config.backfill?.health });
 
+  /**
+   * The tracking rows (read only), then the migration files against them: an applied
+   * file with the bytes recorded when it was applied is not parsed again.
+   */
+  async function migrationFiles(s: Session): Promise<{ migrations: MigrationFile[]; applied: AppliedMigration[] }> {
+    const applied = await appliedRows(deps(s));
+    return { migrations: await loadMigrationFiles(s.migrationsDir, s.cwd, applied), applied };
+  }
+
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
-  async function load(s: Session): Promise<{ migrations: Migration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
+  async function load(s: Session): Promise<{ migrations: MigrationFile[]; applied: AppliedMigration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
     const files = {
-      migrations: await loadMigrations(s.migrationsDir, s.cwd),
+      ...(await migrationFiles(s)),
       indexes: await loadIndexes(s.indexesDir, s.cwd),
       backfills: await loadBackfills(s.backfillsDir, s.cwd),
     };
@@ -120,18 +130,18 @@ export function createKeel(options: KeelOptions = {}): Keel {
   }
 
   /** Migrations alone (for `migrate`): backfills are only listed, for `after-backfill` directives. */
-  async function loadMigrationsOnly(s: Session): Promise<Migration[]> {
-    const migrations = await loadMigrations(s.migrationsDir, s.cwd);
-    if (migrations.some((m) => m.directives.afterBackfill)) checkAfterBackfill(migrations, backfillNames(s.backfillsDir, s.cwd));
-    return migrations;
+  async function loadMigrationsOnly(s: Session): Promise<{ migrations: MigrationFile[]; applied: AppliedMigration[] }> {
+    const files = await migrationFiles(s);
+    if (files.migrations.some((m) => m.kind !== "unchanged" && m.directives.afterBackfill)) checkAfterBackfill(files.migrations, backfillNames(s.backfillsDir, s.cwd));
+    return files;
   }
 
   const keel: Keel = {
     async migrate(opts) {
       const s = await session();
-      const migrations = await loadMigrationsOnly(s);
+      const { migrations, applied } = await loadMigrationsOnly(s);
       await refuseWhatStatementModeCannotRun(deps(s), { migrations });
-      return migrate(deps(s), migrations, opts);
+      return migrate(deps(s), migrations, opts, applied);
     },
     async indexes(opts) {
       const s = await session();
@@ -151,7 +161,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       await refuseWhatStatementModeCannotRun(deps(s), files);
-      let migrated = await migrate(deps(s), files.migrations, opts);
+      let migrated = await migrate(deps(s), files.migrations, opts, files.applied);
       const indexes = await buildIndexes(deps(s), files.indexes, opts);
       // Contract migrations go right after the backfill they wait on is done.
       const afterBackfill = async (name: string) => {
@@ -166,7 +176,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       return {
-        migrations: await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations)),
+        migrations: await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations, files.applied)),
         indexes: await indexStatus(s.gw, files.indexes),
         backfills: await backfillStatus(deps(s), files.backfills),
       };
@@ -175,7 +185,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
       const s = await session();
       const files = await load(s);
       return [
-        ...(await planMigrations(deps(s), files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations)))),
+        ...(await planMigrations(deps(s), files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations, files.applied)))),
         ...planIndexes(files.indexes, await indexStatus(s.gw, files.indexes)),
         ...planBackfills(files.backfills, await backfillStatus(deps(s), files.backfills)),
       ];
@@ -211,9 +221,12 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async dryRun(opts = {}) {
       const s = await session();
-      if (!opts.run) return { ...(await dryRunMigrate(deps(s), await loadMigrationsOnly(s), opts)), later: [] };
+      if (!opts.run) {
+        const { migrations, applied } = await loadMigrationsOnly(s);
+        return { ...(await dryRunMigrate(deps(s), migrations, opts, applied)), later: [] };
+      }
       const files = await load(s);
-      return { ...(await dryRunMigrate(deps(s), files.migrations, opts)), later: await dryRunLaterPhases(deps(s), files.indexes, files.backfills) };
+      return { ...(await dryRunMigrate(deps(s), files.migrations, opts, files.applied)), later: await dryRunLaterPhases(deps(s), files.indexes, files.backfills) };
     },
     async lint(opts = {}) {
       const cwd = resolve(options.cwd ?? process.cwd());

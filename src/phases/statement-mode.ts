@@ -3,7 +3,7 @@ import type { UnitContext } from "../gateway/gateway.js";
 import { appliedAmong } from "../state/migrations.js";
 import type { Backfill } from "./backfill/declared.js";
 import type { PhaseContext } from "./context.js";
-import type { Migration } from "./migrate/migration.js";
+import type { MigrationFile } from "./migrate/migration.js";
 
 /**
  * A statement-mode pooler (PgBouncer `pool_mode = statement`) closes any client
@@ -17,7 +17,7 @@ import type { Migration } from "./migrate/migration.js";
  */
 export async function refuseWhatStatementModeCannotRun(
   c: PhaseContext,
-  work: { readonly migrations?: readonly Migration[]; readonly backfills?: readonly Backfill[] },
+  work: { readonly migrations?: readonly MigrationFile[]; readonly backfills?: readonly Backfill[] },
 ): Promise<void> {
   const codeMigrations = (work.migrations ?? []).filter((m) => m.kind === "code");
   const codeBackfills = (work.backfills ?? []).filter((b) => b.kind === "code");

@@ -39,5 +39,5 @@ export async function loadInputs(files: readonly PhaseFile[]): Promise<AnalysisI
 /** Names of applied migrations, read without creating pgkeel's tables (lint never writes). */
 export async function appliedNames(gw: Gateway, names: StateNames): Promise<Set<string>> {
   if (!(await stateTableExists(gw, names.migrations))) return new Set();
-  return new Set((await readApplied(gw, names)).map((a) => a.name));
+  return new Set((await readApplied(gw, names, false)).map((a) => a.name));
 }

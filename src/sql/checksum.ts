@@ -17,6 +17,15 @@ export function codeChecksum(text: string): string {
   return sha256(text.replace(/\r\n/g, "\n").replace(/[ \t]+$/gm, "").trim());
 }
 
+/**
+ * What is recorded of an applied file's bytes: SHA-256 of its checksum and its
+ * text (decoded as UTF-8, which encodes back to the same bytes). Bound to the
+ * checksum, so a checksum changed by any other means stops it matching.
+ */
+export function fileHash(checksum: string, text: string): string {
+  return sha256(`${checksum}\n${text}`);
+}
+
 function sha256(s: string): string {
   return createHash("sha256").update(s).digest("hex");
 }

@@ -6,14 +6,17 @@ export interface AppliedMigration {
   readonly checksum: string;
   readonly appliedAt: Date;
   readonly durationMs: number;
+  /** Hash of the checksum and the file's bytes when recorded (sql/checksum.ts fileHash); null on rows written before pgkeel kept it. */
+  readonly fileHash: string | null;
 }
 
-export async function readApplied(gw: Gateway, names: StateNames): Promise<AppliedMigration[]> {
-  const rows = await gw.query<{ name: string; checksum: string; applied_at: Date; duration_ms: number }>(
+/** `withFileHash`: the column exists (a database made by an older pgkeel and not written to since lacks it). */
+export async function readApplied(gw: Gateway, names: StateNames, withFileHash = true): Promise<AppliedMigration[]> {
+  const rows = await gw.query<{ name: string; checksum: string; applied_at: Date; duration_ms: number; file_hash: string | null }>(
     "read applied migrations",
-    `SELECT name, checksum, applied_at, duration_ms FROM ${names.migrations} ORDER BY name COLLATE "C"`,
+    `SELECT name, checksum, applied_at, duration_ms, ${withFileHash ? "file_hash" : "NULL::text AS file_hash"} FROM ${names.migrations} ORDER BY name COLLATE "C"`,
   );
-  return rows.map((r) => ({ name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at), durationMs: r.duration_ms }));
+  return rows.map((r) => ({ name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at), durationMs: r.duration_ms, fileHash: r.file_hash }));
 }
 
 /** Which of `names` have tracking rows, and which runner wrote each: how a lost COMMIT is resolved. */

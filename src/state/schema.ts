@@ -44,7 +44,7 @@ export function xactLockCall(schema: string, purpose: string): string {
 export async function missingState(gw: Gateway, names: StateNames): Promise<string[]> {
   const tables = [names.migrations, names.steps, names.claims, names.claimGenerations, names.indexBuilds, names.backfills, names.backfillRanges, names.backfillWorkers];
   // A database made by an older pgkeel gets these when it is next written to.
-  const columns: [string, string][] = [[names.steps, "started_at"], [names.claims, "generation"], [names.backfills, "paused"]];
+  const columns: [string, string][] = [[names.steps, "started_at"], [names.claims, "generation"], [names.backfills, "paused"], [names.migrations, "file_hash"]];
   const rows = await gw.query<{ name: string }>(
     "check pgkeel state",
     `SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL
@@ -79,6 +79,8 @@ export async function ensureState(gw: Gateway, names: StateNames): Promise<void>
          applied_at timestamptz NOT NULL DEFAULT now(),
          duration_ms integer NOT NULL DEFAULT 0,
          applied_by text)`,
+      // Hash of the checksum and the applied file's bytes: a file that still has them need not be parsed again (null: not known).
+      `ALTER TABLE ${names.migrations} ADD COLUMN IF NOT EXISTS file_hash text`,
       // One row per statement of a non-transactional migration (step = its 0-based index):
       // started (done_at NULL) before it is sent, done after. Resolving a step by hand is
       // one UPDATE (mark done) or one DELETE (run it again), see src/state/steps.ts.

@@ -54,6 +54,7 @@ export async function sqlMigration(name: string, text: string): Promise<SqlMigra
     name,
     file: `db/migrations/${name}.sql`,
     checksum: "",
+    fileHash: "",
     source: parsed.source,
     statements: parsed.statements,
     directives,

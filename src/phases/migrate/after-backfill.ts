@@ -3,7 +3,7 @@ import { stateTableExists } from "../../state/exists.js";
 import type { PhaseContext } from "../context.js";
 import { listPhaseFiles, type PhaseDir } from "../files.js";
 import type { MigrationStatus } from "./drift.js";
-import type { Migration } from "./migration.js";
+import { loaded, type Migration, type MigrationFile } from "./migration.js";
 
 /**
  * Contract migrations (`-- pgkeel:after-backfill NAME`): held back by the migrate
@@ -18,9 +18,10 @@ export function backfillNames(dir: PhaseDir, cwd: string): string[] {
 }
 
 /** A directive naming a backfill that does not exist is bad input (SPEC guarantee 8). */
-export function checkAfterBackfill(migrations: readonly Migration[], backfills: readonly string[]): void {
+export function checkAfterBackfill(migrations: readonly MigrationFile[], backfills: readonly string[]): void {
   const known = new Set(backfills);
-  for (const m of migrations) {
+  // A file left unread holds no such directive (one that does is always loaded).
+  for (const m of loaded(migrations)) {
     const d = m.directives.afterBackfill;
     if (d && !known.has(d.name)) {
       const hint = backfills.length ? `known backfills: ${backfills.join(", ")}` : "there are no backfill files";
@@ -61,9 +62,9 @@ export async function holdBack(c: PhaseContext, pending: readonly Migration[]): 
 }
 
 /** Status entries of held migrations, marked with the backfill they wait on (status and plan show it). */
-export async function markWaiting(c: PhaseContext, files: readonly Migration[], status: readonly MigrationStatus[]): Promise<MigrationStatus[]> {
+export async function markWaiting(c: PhaseContext, files: readonly MigrationFile[], status: readonly MigrationStatus[]): Promise<MigrationStatus[]> {
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
-  const { held } = await holdBack(c, files.filter((f) => pending.has(f.name)));
+  const { held } = await holdBack(c, loaded(files).filter((f) => pending.has(f.name)));
   const waiting = new Map(held.map((h) => [h.name, h.backfill]));
   return status.map((s) => (waiting.has(s.name) ? { ...s, waitingOn: waiting.get(s.name) } : s));
 }

@@ -1,5 +1,5 @@
 import type { AppliedMigration } from "../../state/migrations.js";
-import type { Migration } from "./migration.js";
+import type { MigrationFile } from "./migration.js";
 
 export type MigrationState = "applied" | "pending" | "changed" | "missing";
 
@@ -15,7 +15,7 @@ export interface MigrationStatus {
 }
 
 /** Compares files with tracking rows (SPEC guarantee 7). */
-export function compare(files: readonly Migration[], applied: readonly AppliedMigration[]): MigrationStatus[] {
+export function compare(files: readonly MigrationFile[], applied: readonly AppliedMigration[]): MigrationStatus[] {
   const byName = new Map(applied.map((a) => [a.name, a]));
   const fileNames = new Set(files.map((f) => f.name));
   const lastApplied = applied.reduce<string | undefined>((max, a) => (max === undefined || byteLess(max, a.name) ? a.name : max), undefined);

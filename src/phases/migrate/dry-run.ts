@@ -5,8 +5,9 @@ import { markStepDoneText, readDoneSteps } from "../../state/steps.js";
 import { quoteLiteral } from "../../state/quote.js";
 import type { PhaseContext } from "../context.js";
 import { holdBack, type Held } from "./after-backfill.js";
-import type { Migration, SqlMigration } from "./migration.js";
-import { migrationStatus, nextBatch, refuseDrift, type MigrateOptions } from "./phase.js";
+import type { AppliedMigration } from "../../state/migrations.js";
+import type { Migration, MigrationFile, SqlMigration } from "./migration.js";
+import { migrationStatus, nextBatch, pendingOf, refuseDrift, type MigrateOptions } from "./phase.js";
 import { batchText, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
 import { stepRecordText, stepTimeouts, stepTransactionText } from "./step-sql.js";
 
@@ -28,12 +29,12 @@ export interface MigrateDryRun {
  * (batchText, transactionHeader, trackingInsert, the step messages), so the two cannot
  * drift apart. Reads only: a database without pgkeel's tables has nothing applied.
  */
-export async function dryRunMigrate(c: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateDryRun> {
-  const status = await migrationStatus(c, files);
+export async function dryRunMigrate(c: PhaseContext, files: readonly MigrationFile[], opts: MigrateOptions = {}, applied?: readonly AppliedMigration[]): Promise<MigrateDryRun> {
+  const status = await migrationStatus(c, files, applied);
   refuseDrift(status, opts);
-  const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
-  const { ready, held } = await holdBack(c, files.filter((f) => pending.has(f.name)));
-  const heldFiles = files.filter((f) => held.some((h) => h.name === f.name));
+  const pending = pendingOf(files, status);
+  const { ready, held } = await holdBack(c, pending);
+  const heldFiles = pending.filter((f) => held.some((h) => h.name === f.name));
   return { messages: await messagesFor(c, ready), held, heldMessages: await messagesFor(c, heldFiles) };
 }
 

@@ -1,26 +1,48 @@
 import { importModule } from "../../config/config.js";
 import { InputError } from "../../errors.js";
-import { codeChecksum, sqlChecksum } from "../../sql/checksum.js";
+import { codeChecksum, fileHash, sqlChecksum } from "../../sql/checksum.js";
 import { isTransactionControl, mustRunOutsideTransaction } from "../../sql/classify.js";
 import { readAllows, readDirectives } from "../../sql/directives.js";
 import { localSets } from "../../sql/local-set.js";
 import { parseSqlFile } from "../../sql/split.js";
 import { listPhaseFiles, readSource, type PhaseDir, type PhaseFile } from "../files.js";
-import type { CodeMigration, Migration, SqlMigration } from "./migration.js";
+import type { AppliedMigration } from "../../state/migrations.js";
+import type { CodeMigration, Migration, MigrationFile, SqlMigration } from "./migration.js";
 
 export const migrationExtensions = [".sql", ".ts", ".js", ".mjs"];
 
 /** Loads and validates every migration before anything runs (SPEC guarantee 8). */
 export async function loadMigrations(dir: PhaseDir, cwd: string): Promise<Migration[]> {
   const out: Migration[] = [];
+  for (const f of listPhaseFiles(dir, cwd, migrationExtensions)) out.push(await loadFile(f, readSource(f.path, f.display)));
+  return out;
+}
+
+/**
+ * As loadMigrations, but an applied file whose bytes are those recorded when it
+ * was applied is left unread (it was validated then): no parser, no import. Every
+ * other file, pending or changed (an edit to comments only included), is loaded
+ * and validated as before. A file naming a backfill to wait on is always loaded:
+ * whether that backfill exists depends on another folder, not on these bytes.
+ */
+export async function loadMigrationFiles(dir: PhaseDir, cwd: string, applied: readonly AppliedMigration[]): Promise<MigrationFile[]> {
+  const recorded = new Map(applied.map((a) => [a.name, a]));
+  const out: MigrationFile[] = [];
   for (const f of listPhaseFiles(dir, cwd, migrationExtensions)) {
-    out.push(f.ext === ".sql" ? await loadSql(f) : await loadCode(f));
+    const text = readSource(f.path, f.display);
+    const a = recorded.get(f.name);
+    if (a?.fileHash && a.fileHash === fileHash(a.checksum, text) && !text.includes("after-backfill")) {
+      out.push({ kind: "unchanged", name: f.name, file: f.display, checksum: a.checksum, fileHash: a.fileHash });
+    } else out.push(await loadFile(f, text));
   }
   return out;
 }
 
-export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
-  const text = readSource(f.path, f.display);
+function loadFile(f: PhaseFile, text: string): Promise<Migration> {
+  return f.ext === ".sql" ? loadSql(f, text) : loadCode(f, text);
+}
+
+export async function loadSql(f: PhaseFile, text = readSource(f.path, f.display)): Promise<SqlMigration> {
   const parsed = await parseSqlFile(text, f.display);
   const directives = readDirectives(parsed.leadingComments, f.display);
   if (parsed.statements.length === 0) {
@@ -42,11 +64,13 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
     ? readAllows(parsed.comments, parsed.statements, f.display, (await import("../../safety/rules/index.js")).ruleIds)
     : [];
   const transactional = !directives.noTransaction && !parsed.statements.some(mustRunOutsideTransaction);
+  const checksum = sqlChecksum(parsed.tokens);
   return {
     kind: "sql",
     name: f.name,
     file: f.display,
-    checksum: sqlChecksum(parsed.tokens),
+    checksum,
+    fileHash: fileHash(checksum, text),
     source: parsed.source,
     statements: parsed.statements,
     directives,
@@ -56,9 +80,8 @@ export async function loadSql(f: PhaseFile): Promise<SqlMigration> {
   };
 }
 
-async function loadCode(f: PhaseFile): Promise<CodeMigration> {
-  // Node would decode a bad byte silently; refuse it first.
-  const text = readSource(f.path, f.display);
+/** `text`: read by readSource first, since Node would decode a bad byte silently. */
+async function loadCode(f: PhaseFile, text: string): Promise<CodeMigration> {
   let mod: unknown;
   try {
     mod = await importModule(f.path);
@@ -67,11 +90,13 @@ async function loadCode(f: PhaseFile): Promise<CodeMigration> {
   }
   const up = (mod as { up?: unknown }).up;
   if (typeof up !== "function") throw new InputError({ file: f.display }, "a code migration must export async function up(db)");
+  const checksum = codeChecksum(text);
   return {
     kind: "code",
     name: f.name,
     file: f.display,
-    checksum: codeChecksum(text),
+    checksum,
+    fileHash: fileHash(checksum, text),
     up: up as CodeMigration["up"],
     transactional: true,
     directives: { noTransaction: false },

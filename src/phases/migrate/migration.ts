@@ -8,6 +8,8 @@ interface Base {
   /** Path relative to the project, for messages. */
   readonly file: string;
   readonly checksum: string;
+  /** Hash of the checksum and the file's bytes (sql/checksum.ts fileHash): recorded when applied, so an unchanged file need not be loaded again. */
+  readonly fileHash: string;
 }
 
 export interface SqlMigration extends Base {
@@ -35,4 +37,22 @@ export interface CodeMigration extends Base {
   readonly directives: Directives;
 }
 
+/** A loaded file: parsed and validated (SQL) or imported (code). */
 export type Migration = SqlMigration | CodeMigration;
+
+/**
+ * An applied migration whose file has the very bytes recorded when it was
+ * applied: it was validated then, so it is neither parsed nor imported again.
+ * Its checksum is the recorded one.
+ */
+export interface UnchangedMigration extends Base {
+  readonly kind: "unchanged";
+}
+
+/** What the migrations folder holds: loaded files, and applied ones left unread. */
+export type MigrationFile = Migration | UnchangedMigration;
+
+/** The loaded ones (every pending file is loaded). */
+export function loaded(files: readonly MigrationFile[]): Migration[] {
+  return files.filter((f): f is Migration => f.kind !== "unchanged");
+}

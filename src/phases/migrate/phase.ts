@@ -2,14 +2,14 @@ import { DriftError, PgkeelError, StoppedError } from "../../errors.js";
 import type { Finding } from "../../safety/types.js";
 import type { Blocker } from "../../safety/blockers.js";
 import { judgeMigrations } from "../../safety/judge.js";
-import { readApplied } from "../../state/migrations.js";
+import { readApplied, type AppliedMigration } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
 import { noteStop } from "../stop.js";
 import { holdBack, type Held } from "./after-backfill.js";
 import { applyMigration } from "./apply.js";
 import { applyBatch, batchLimits, type Outcome } from "./batch.js";
 import { compare, type MigrationStatus } from "./drift.js";
-import type { Migration, SqlMigration } from "./migration.js";
+import { loaded, type Migration, type MigrationFile, type SqlMigration } from "./migration.js";
 
 export interface MigrateOptions {
   /** Apply even though an applied migration's file changed. */
@@ -32,21 +32,35 @@ export interface MigrateResult {
 }
 
 
-/** Reads only: on a database pgkeel never touched, every migration is pending. */
-export async function migrationStatus(deps: PhaseContext, files: readonly Migration[]): Promise<MigrationStatus[]> {
-  const tracked = await deps.stateHas(deps.names.migrations);
-  return compare(files, tracked ? await readApplied(deps.gw, deps.names) : []);
+/** The tracking rows. Reads only: a database pgkeel never touched has none. */
+export async function appliedRows(deps: PhaseContext): Promise<AppliedMigration[]> {
+  if (!(await deps.stateHas(deps.names.migrations))) return [];
+  return readApplied(deps.gw, deps.names, await deps.stateHas(`${deps.names.migrations}.file_hash`));
 }
 
-/** Applies pending migrations in name order, after refusing drift (SPEC guarantee 7). */
-export async function migrate(deps: PhaseContext, files: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrateResult> {
-  await deps.ready();
-  const status = await migrationStatus(deps, files);
-  refuseDrift(status, opts);
+/** Reads only: on a database pgkeel never touched, every migration is pending. `applied`: the rows, when already read. */
+export async function migrationStatus(deps: PhaseContext, files: readonly MigrationFile[], applied?: readonly AppliedMigration[]): Promise<MigrationStatus[]> {
+  return compare(files, applied ?? (await appliedRows(deps)));
+}
+
+/** The pending files, in order (always loaded: only applied files are left unread). */
+export function pendingOf(files: readonly MigrationFile[], status: readonly MigrationStatus[]): Migration[] {
   const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
-  const { ready: todo, held } = await holdBack(deps, files.filter((f) => pending.has(f.name)));
+  return loaded(files).filter((f) => pending.has(f.name));
+}
+
+/**
+ * Applies pending migrations in name order, after refusing drift (SPEC guarantee 7).
+ * `recorded`: the tracking rows the files were loaded against (read just before, so not read twice).
+ */
+export async function migrate(deps: PhaseContext, files: readonly MigrationFile[], opts: MigrateOptions = {}, recorded?: readonly AppliedMigration[]): Promise<MigrateResult> {
+  await deps.ready();
+  const status = await migrationStatus(deps, files, recorded);
+  refuseDrift(status, opts);
+  const pending = pendingOf(files, status);
+  const { ready: todo, held } = await holdBack(deps, pending);
   // Judged before anything runs, held contract migrations included (SPEC guarantee 10).
-  await judgeMigrations(deps.gw, files.filter((f) => pending.has(f.name)), deps.safety, opts.allowUnsafe ?? false, deps.emit);
+  await judgeMigrations(deps.gw, pending, deps.safety, opts.allowUnsafe ?? false, deps.emit);
   deps.emit({ type: "phase", phase: "migrate", pending: todo.length });
   for (const h of held) deps.emit({ type: "held", name: h.name, backfill: h.backfill });
   const applied: string[] = [];
@@ -133,10 +147,9 @@ export interface PlannedStatement {
 }
 
 /** The pending migrations' statements with their locks, findings and, from the live database, the sessions in their way. */
-export async function planMigrations(deps: PhaseContext, files: readonly Migration[], status: readonly MigrationStatus[]): Promise<PlannedStatement[]> {
-  const pending = new Set(status.filter((s) => s.state === "pending").map((s) => s.name));
+export async function planMigrations(deps: PhaseContext, files: readonly MigrationFile[], status: readonly MigrationStatus[]): Promise<PlannedStatement[]> {
   const waiting = new Map(status.filter((s) => s.waitingOn).map((s) => [s.name, `waits for backfill ${s.waitingOn}: run applies it once that backfill is done`]));
-  const todo = files.filter((m) => pending.has(m.name));
+  const todo = pendingOf(files, status);
   if (!todo.length) return [];
   const { analyze } = await import("../../safety/analyze.js");
   const { sessionsNow, blockersOf } = await import("../../safety/blockers.js");

@@ -41,10 +41,10 @@ export async function recordAsApplied(
       const todo = ms.filter((m) => !applied.has(m.name));
       if (todo.length) {
         await ctx.query(
-          `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
-           SELECT name, checksum, transactional, 0, ${quoteLiteral(tag)} FROM unnest($1::text[], $2::text[], $3::boolean[]) AS t(name, checksum, transactional)
+          `INSERT INTO ${c.names.migrations} (name, checksum, file_hash, transactional, duration_ms, applied_by)
+           SELECT name, checksum, file_hash, transactional, 0, ${quoteLiteral(tag)} FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[]) AS t(name, checksum, file_hash, transactional)
            ON CONFLICT (name) DO NOTHING`,
-          [todo.map((m) => m.name), todo.map((m) => m.checksum), todo.map((m) => m.transactional)],
+          [todo.map((m) => m.name), todo.map((m) => m.checksum), todo.map((m) => m.fileHash), todo.map((m) => m.transactional)],
         );
       }
       await ctx.query("COMMIT");

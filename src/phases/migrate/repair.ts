@@ -50,7 +50,7 @@ export async function repair(c: PhaseContext, files: readonly Migration[], opts:
       const applied = await ctx.rows<{ name: string; checksum: string; applied_at: Date; duration_ms: number }>(
         `SELECT name, checksum, applied_at, duration_ms FROM ${c.names.migrations}`,
       );
-      const status = compare(files, applied.map((a) => ({ name: a.name, checksum: a.checksum, appliedAt: new Date(a.applied_at), durationMs: a.duration_ms })));
+      const status = compare(files, applied.map((a) => ({ name: a.name, checksum: a.checksum, appliedAt: new Date(a.applied_at), durationMs: a.duration_ms, fileHash: null })));
       const changes: RepairChange[] = [];
       if (!onlySteps) changes.push(...(await fixRecords(ctx, c, files, status, applied, opts)));
       const appliedNames = new Set(applied.map((a) => a.name));
@@ -79,9 +79,10 @@ async function fixRecords(
   for (const s of status) {
     if (only && !only.has(s.name)) continue;
     if (s.state === "changed") {
-      const now = files.find((f) => f.name === s.name)!.checksum;
+      const file = files.find((f) => f.name === s.name)!;
+      const now = file.checksum;
       const was = applied.find((a) => a.name === s.name)!.checksum;
-      await ctx.query(`UPDATE ${c.names.migrations} SET checksum = $2 WHERE name = $1`, [s.name, now]);
+      await ctx.query(`UPDATE ${c.names.migrations} SET checksum = $2, file_hash = $3 WHERE name = $1`, [s.name, now, file.fileHash]);
       changes.push({ action: "accept-checksum", migration: s.name, detail: `accepted the edited file's checksum (${was.slice(0, 12)} -> ${now.slice(0, 12)})` });
     } else if (s.state === "missing" && opts.forgetMissing) {
       await ctx.query(`DELETE FROM ${c.names.migrations} WHERE name = $1`, [s.name]);

@@ -40,8 +40,8 @@ const startedSetting = "pgkeel.started";
 export function trackingInsert(m: Migration, c: PhaseContext, transactional: boolean): string {
   // Without a header (a no-transaction migration's row) the time is the insert's own.
   const started = `coalesce(nullif(current_setting(${quoteLiteral(startedSetting)}, true), '')::numeric, extract(epoch FROM clock_timestamp()))`;
-  return `INSERT INTO ${c.names.migrations} (name, checksum, transactional, duration_ms, applied_by)
-VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${transactional}, ((extract(epoch FROM clock_timestamp()) - ${started}) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
+  return `INSERT INTO ${c.names.migrations} (name, checksum, file_hash, transactional, duration_ms, applied_by)
+VALUES (${quoteLiteral(m.name)}, ${quoteLiteral(m.checksum)}, ${quoteLiteral(m.fileHash)}, ${transactional}, ((extract(epoch FROM clock_timestamp()) - ${started}) * 1000)::int, ${quoteLiteral(c.claims.owner)})`;
 }
 
 /** The tracking row of a no-transaction migration, written after its last statement. */
