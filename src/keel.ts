@@ -1,30 +1,28 @@
+// Only what `migrate` needs is imported here; every other phase and command is
+// imported when first called, so a deploy with nothing to do loads little.
 import { resolve } from "node:path";
-import { doctor, type DoctorReport } from "./catalog/doctor.js";
+import type { DoctorReport } from "./catalog/doctor.js";
 import { loadConfig } from "./config/config.js";
 import { chooseTarget, type Target } from "./config/target.js";
-import { defaultTuning } from "./db/driver.js";
-import { pgDriver } from "./db/pg.js";
 import type { KeelEvent } from "./events.js";
-import { Gateway } from "./gateway/gateway.js";
-import { listPhaseFiles } from "./phases/files.js";
 import type { Analysis } from "./safety/analyze.js";
+import { listPhaseFiles } from "./phases/files.js";
 import { loadMigrationFiles, loadMigrations, migrationExtensions } from "./phases/migrate/load.js";
 import { backfillNames, checkAfterBackfill, markWaiting } from "./phases/migrate/after-backfill.js";
-import { baseline, type BaselineOptions, type BaselineResult } from "./phases/migrate/baseline.js";
-import { dryRunMigrate, type DryRunMessage, type MigrateDryRun } from "./phases/migrate/dry-run.js";
-import { dryRunLaterPhases } from "./phases/dry-run.js";
-import { repair, type RepairChange, type RepairOptions } from "./phases/migrate/repair.js";
-import { waitForLogin, type WaitResult } from "./phases/wait.js";
-import { adopt, type AdoptOptions, type AdoptResult } from "./adopt/adopt.js";
+import type { BaselineOptions, BaselineResult } from "./phases/migrate/baseline.js";
+import type { DryRunMessage, MigrateDryRun } from "./phases/migrate/dry-run.js";
+import type { RepairChange, RepairOptions } from "./phases/migrate/repair.js";
+import type { WaitResult } from "./phases/wait.js";
+import type { AdoptOptions, AdoptResult } from "./adopt/adopt.js";
 import type { MigrationStatus } from "./phases/migrate/drift.js";
 import { appliedRows, migrate, migrationStatus, planMigrations, type MigrateOptions, type MigrateResult, type PlannedStatement } from "./phases/migrate/phase.js";
-import { loadIndexes, type DeclaredIndex } from "./phases/indexes/declared.js";
-import { buildIndexes, indexStatus, planIndexes, type IndexesOptions, type IndexesResult, type IndexStatus } from "./phases/indexes/phase.js";
+import type { DeclaredIndex } from "./phases/indexes/declared.js";
+import type { IndexesOptions, IndexesResult, IndexStatus } from "./phases/indexes/phase.js";
 import type { MigrationFile } from "./phases/migrate/migration.js";
 import type { AppliedMigration } from "./state/migrations.js";
 import type { PhaseContext } from "./phases/context.js";
-import { loadBackfills, type Backfill } from "./phases/backfill/declared.js";
-import { backfill, backfillStatus, planBackfills, setPaused, type BackfillResult, type BackfillStatus } from "./phases/backfill/phase.js";
+import type { Backfill } from "./phases/backfill/declared.js";
+import type { BackfillResult, BackfillStatus } from "./phases/backfill/phase.js";
 import { refuseWhatStatementModeCannotRun } from "./phases/statement-mode.js";
 import { dir, openSession, type KeelOptions, type Session } from "./session.js";
 
@@ -120,6 +118,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
 
   /** Every file of every phase, loaded and validated before anything changes (SPEC guarantee 8). */
   async function load(s: Session): Promise<{ migrations: MigrationFile[]; applied: AppliedMigration[]; indexes: DeclaredIndex[]; backfills: Backfill[] }> {
+    const [{ loadIndexes }, { loadBackfills }] = await Promise.all([import("./phases/indexes/declared.js"), import("./phases/backfill/declared.js")]);
     const files = {
       ...(await migrationFiles(s)),
       indexes: await loadIndexes(s.indexesDir, s.cwd),
@@ -145,21 +144,25 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async indexes(opts) {
       const s = await session();
+      const [{ loadIndexes }, { buildIndexes }] = await Promise.all([import("./phases/indexes/declared.js"), import("./phases/indexes/phase.js")]);
       return buildIndexes(deps(s), await loadIndexes(s.indexesDir, s.cwd), opts);
     },
     async backfill(opts = {}) {
       const s = await session();
+      const [{ loadBackfills }, { backfill }] = await Promise.all([import("./phases/backfill/declared.js"), import("./phases/backfill/phase.js")]);
       const backfills = await loadBackfills(s.backfillsDir, s.cwd);
       await refuseWhatStatementModeCannotRun(deps(s), { backfills });
       return backfill(deps(s), backfills, undefined, { workers: opts.workers });
     },
     async pauseBackfill(name, paused) {
       const s = await session();
+      const [{ loadBackfills }, { setPaused }] = await Promise.all([import("./phases/backfill/declared.js"), import("./phases/backfill/phase.js")]);
       return setPaused(deps(s), await loadBackfills(s.backfillsDir, s.cwd), name, paused);
     },
     async run(opts) {
       const s = await session();
       const files = await load(s);
+      const [{ buildIndexes }, { backfill }] = await Promise.all([import("./phases/indexes/phase.js"), import("./phases/backfill/phase.js")]);
       await refuseWhatStatementModeCannotRun(deps(s), files);
       let migrated = await migrate(deps(s), files.migrations, opts, files.applied);
       const indexes = await buildIndexes(deps(s), files.indexes, opts);
@@ -175,6 +178,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
     async status() {
       const s = await session();
       const files = await load(s);
+      const [{ indexStatus }, { backfillStatus }] = await Promise.all([import("./phases/indexes/phase.js"), import("./phases/backfill/phase.js")]);
       return {
         migrations: await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations, files.applied)),
         indexes: await indexStatus(s.gw, files.indexes),
@@ -184,6 +188,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
     async plan() {
       const s = await session();
       const files = await load(s);
+      const [{ indexStatus, planIndexes }, { backfillStatus, planBackfills }] = await Promise.all([import("./phases/indexes/phase.js"), import("./phases/backfill/phase.js")]);
       return [
         ...(await planMigrations(deps(s), files.migrations, await markWaiting(deps(s), files.migrations, await migrationStatus(deps(s), files.migrations, files.applied)))),
         ...planIndexes(files.indexes, await indexStatus(s.gw, files.indexes)),
@@ -192,24 +197,34 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async doctor() {
       const s = await session();
+      const { doctor } = await import("./catalog/doctor.js");
       return doctor(s.gw, s.names.schema);
     },
     async baseline(opts) {
       const s = await session();
+      const { baseline } = await import("./phases/migrate/baseline.js");
       return baseline(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
     },
     async adopt(opts) {
       const s = await session();
+      const { adopt } = await import("./adopt/adopt.js");
       return adopt(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
     },
     async repair(opts) {
       const s = await session();
+      const { repair } = await import("./phases/migrate/repair.js");
       return repair(deps(s), await loadMigrations(s.migrationsDir, s.cwd), opts);
     },
     async wait(opts = {}) {
       const s = await session();
       if (s.target.kind === "pglite") return { attempts: 0, ms: 0 };
       const timeoutMs = opts.timeoutMs ?? 60_000;
+      const [{ defaultTuning }, { pgDriver }, { Gateway }, { waitForLogin }] = await Promise.all([
+        import("./db/driver.js"),
+        import("./db/pg.js"),
+        import("./gateway/gateway.js"),
+        import("./phases/wait.js"),
+      ]);
       // One attempt per call, each bounded by the time left.
       const tuning = { ...defaultTuning, connectTimeoutMs: Math.max(500, Math.min(defaultTuning.connectTimeoutMs, timeoutMs)) };
       const gw = new Gateway(pgDriver(s.target.url, tuning), { retry: { maxAttempts: 1 }, stop: options.signal });
@@ -221,6 +236,7 @@ export function createKeel(options: KeelOptions = {}): Keel {
     },
     async dryRun(opts = {}) {
       const s = await session();
+      const [{ dryRunMigrate }, { dryRunLaterPhases }] = await Promise.all([import("./phases/migrate/dry-run.js"), import("./phases/dry-run.js")]);
       if (!opts.run) {
         const { migrations, applied } = await loadMigrationsOnly(s);
         return { ...(await dryRunMigrate(deps(s), migrations, opts, applied)), later: [] };
@@ -229,9 +245,9 @@ export function createKeel(options: KeelOptions = {}): Keel {
       return { ...(await dryRunMigrate(deps(s), files.migrations, opts, files.applied)), later: await dryRunLaterPhases(deps(s), files.indexes, files.backfills) };
     },
     async lint(opts = {}) {
+      const [{ analyze }, lint] = await Promise.all([import("./safety/analyze.js"), import("./safety/lint.js")]);
       const cwd = resolve(options.cwd ?? process.cwd());
       const { config } = await loadConfig(cwd, options.config);
-      const [{ analyze }, lint] = await Promise.all([import("./safety/analyze.js"), import("./safety/lint.js")]);
       const named = opts.files?.length ? opts.files : undefined;
       const files = named ? await lint.loadLintFiles(named, cwd) : await lint.loadInputs(listPhaseFiles(dir(cwd, options.migrationsDir ?? config.migrationsDir, "db/migrations"), cwd, migrationExtensions));
       // No URL: no database (never the embedded one, which would know nothing of production).

@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { useMajor } from "./pg-major.mjs";
 
-const { port, password, keepData, tls, version } = JSON.parse(process.argv[2]);
+const { port, password, keepData, tls, version, stock } = JSON.parse(process.argv[2]);
 const problem = version ? useMajor(version) : undefined;
 if (problem) {
   process.send({ error: problem }, () => process.exit(1));
@@ -26,7 +26,8 @@ const pg = new EmbeddedPostgres({
   authMethod: "scram-sha-256",
   persistent: keepData === true,
   createPostgresUser: userInfo().uid === 0,
-  postgresFlags: [
+  // stock: the server's defaults (fsync on), as a production server runs; else tuned for tests.
+  postgresFlags: stock ? [] : [
     "-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
     ...(tls ? ["-c", "ssl=on", "-c", `ssl_cert_file=${join(dir, "server.crt")}`, "-c", `ssl_key_file=${join(dir, "server.key")}`] : []),
   ],

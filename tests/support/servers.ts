@@ -49,11 +49,16 @@ export function testMajor(): number {
   return major;
 }
 
-export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: string; key: string }; major?: number } = {}): Promise<EmbeddedServer> {
+/**
+ * `stock`: initdb and start with the server's default settings (fsync and
+ * synchronous commit on, as in production), for benchmarks; else the tests'
+ * settings (fsync off, 300 connections).
+ */
+export async function startEmbedded(opts: { keepData?: boolean; tls?: { cert: string; key: string }; major?: number; stock?: boolean } = {}): Promise<EmbeddedServer> {
   const port = await freePort();
   const major = opts.major ?? testMajor();
   const version = major === bundledMajor ? undefined : major;
-  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true, tls: opts.tls, version })], {
+  const child = fork(join(import.meta.dirname, "embedded-server.mjs"), [JSON.stringify({ port, password, keepData: opts.keepData === true, tls: opts.tls, version, stock: opts.stock === true })], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   // One pending request at a time; an exit settles it (as success for "shutdown").

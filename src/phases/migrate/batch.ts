@@ -18,6 +18,20 @@ export interface Outcome {
 /** Most migrations sent in one message, and most characters. */
 export const batchLimits = { migrations: 100, chars: 1_000_000 };
 
+/** The run of transactional SQL migrations starting at `from` that fits in one message (empty if none). */
+export function nextBatch(todo: readonly Migration[], from: number): SqlMigration[] {
+  const batch: SqlMigration[] = [];
+  let chars = 0;
+  for (let i = from; i < todo.length; i++) {
+    const m = todo[i]!;
+    if (m.kind !== "sql" || !m.transactional) break;
+    chars += m.source.text.length;
+    if (batch.length && (batch.length >= batchLimits.migrations || chars > batchLimits.chars)) break;
+    batch.push(m);
+  }
+  return batch;
+}
+
 /**
  * Applies transactional SQL migrations, several in one message: each in its own
  * transaction, with its own lock, check and tracking row, so the message costs

@@ -7,7 +7,8 @@ import type { PhaseContext } from "../context.js";
 import { holdBack, type Held } from "./after-backfill.js";
 import type { AppliedMigration } from "../../state/migrations.js";
 import type { Migration, MigrationFile, SqlMigration } from "./migration.js";
-import { migrationStatus, nextBatch, pendingOf, refuseDrift, type MigrateOptions } from "./phase.js";
+import { nextBatch } from "./batch.js";
+import { migrationStatus, pendingOf, refuseDrift, type MigrateOptions } from "./phase.js";
 import { batchText, stepwiseTracking, trackingInsert, transactionHeader } from "./sql-text.js";
 import { stepRecordText, stepTimeouts, stepTransactionText } from "./step-sql.js";
 

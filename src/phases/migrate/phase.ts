@@ -6,10 +6,9 @@ import { readApplied, type AppliedMigration } from "../../state/migrations.js";
 import type { PhaseContext } from "../context.js";
 import { noteStop } from "../stop.js";
 import { holdBack, type Held } from "./after-backfill.js";
-import { applyMigration } from "./apply.js";
-import { applyBatch, batchLimits, type Outcome } from "./batch.js";
+import type { Outcome } from "./batch.js";
 import { compare, type MigrationStatus } from "./drift.js";
-import { loaded, type Migration, type MigrationFile, type SqlMigration } from "./migration.js";
+import { loaded, type Migration, type MigrationFile } from "./migration.js";
 
 export interface MigrateOptions {
   /** Apply even though an applied migration's file changed. */
@@ -81,6 +80,9 @@ export async function migrate(deps: PhaseContext, files: readonly MigrationFile[
 }
 
 async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], report: (o: Outcome) => void, opts: MigrateOptions): Promise<void> {
+  if (!todo.length) return;
+  // Loaded only with something to apply: a deploy with nothing to do never needs them.
+  const [{ applyBatch, nextBatch }, { applyMigration }] = await Promise.all([import("./batch.js"), import("./apply.js")]);
   for (let i = 0; i < todo.length; ) {
     const batch = nextBatch(todo, i);
     for (const m of batch.length ? batch : [todo[i]!]) deps.emit({ type: "migration-start", name: m.name, transactional: m.transactional });
@@ -95,20 +97,6 @@ async function applyInOrder(deps: PhaseContext, todo: readonly Migration[], repo
     const outcome = await applyMigration(m, deps, opts);
     report({ name: m.name, by: outcome === "applied" ? "this-run" : "another-runner", ms: Math.round(performance.now() - t) });
   }
-}
-
-/** The run of transactional SQL migrations starting at `from` that fits in one message (empty if none). */
-export function nextBatch(todo: readonly Migration[], from: number): SqlMigration[] {
-  const batch: SqlMigration[] = [];
-  let chars = 0;
-  for (let i = from; i < todo.length; i++) {
-    const m = todo[i]!;
-    if (m.kind !== "sql" || !m.transactional) break;
-    chars += m.source.text.length;
-    if (batch.length && (batch.length >= batchLimits.migrations || chars > batchLimits.chars)) break;
-    batch.push(m);
-  }
-  return batch;
 }
 
 export function refuseDrift(status: readonly MigrationStatus[], opts: MigrateOptions): void {
