@@ -109,10 +109,20 @@ export function createKeel(options: KeelOptions = {}): Keel {
 
   /**
    * The tracking rows (read only), then the migration files against them: an applied
-   * file with the bytes recorded when it was applied is not parsed again.
+   * file with the bytes recorded when it was applied is not parsed again. The embedded
+   * database is opened only once every file is known good (opening it takes seconds and
+   * makes its folder), so there every file is parsed first, as it always was.
    */
   async function migrationFiles(s: Session): Promise<{ migrations: MigrationFile[]; applied: AppliedMigration[] }> {
-    const applied = await appliedRows(deps(s));
+    if (s.target.kind === "pglite") {
+      const migrations = await loadMigrations(s.migrationsDir, s.cwd);
+      return { migrations, applied: await appliedRows(deps(s)) };
+    }
+    const applied = await appliedRows(deps(s)).catch(async (e: unknown) => {
+      // A fault in a file outranks a database that cannot be read, as when files were read first.
+      await loadMigrations(s.migrationsDir, s.cwd);
+      throw e;
+    });
     return { migrations: await loadMigrationFiles(s.migrationsDir, s.cwd, applied), applied };
   }
 

@@ -1,9 +1,10 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { admin, freshDatabase } from "../support/db.js";
 import { recordLoads } from "../support/loads.js";
 import { makeProject, runCli } from "../support/project.js";
+import { freePort } from "../support/servers.js";
 
 /**
  * An applied file whose bytes are the ones recorded when it was applied is not
@@ -82,5 +83,21 @@ describe("applied, unchanged files are not parsed", () => {
     await admin(url, "UPDATE pgkeel.migrations SET file_hash = NULL");
     writeFileSync(join(cwd, "db/migrations/002_b.sql"), "CREATE TABLE b (id bigint);\n");
     expect(await states(url, cwd)).toEqual(["001_a:applied", "002_b:changed"]);
+  });
+
+  it("the tracking rows are read before the files, yet a fault in a file still outranks a server nothing listens on", async () => {
+    const cwd = makeProject({ ...files, "db/migrations/003_bad.sql": "CREATE TABLE c (id int,, x int);\n" });
+    const url = `postgres://pgkeel@127.0.0.1:${await freePort()}/nowhere`;
+    const r = await runCli(["migrate", "--url", url, "--max-retries", "2", "--retry-cap", "50"], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/db\/migrations\/003_bad\.sql:1:24: syntax error/);
+  });
+
+  it("without a URL, a bad file is refused before the embedded database is opened: its folder is not even made", async () => {
+    const cwd = makeProject({ "db/migrations/001_bad.sql": "CREATE TABLE c (id int,, x int);\n" });
+    const r = await runCli(["migrate"], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("db/migrations/001_bad.sql:1:24");
+    expect(existsSync(join(cwd, ".pgkeel"))).toBe(false);
   });
 });
