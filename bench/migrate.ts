@@ -3,14 +3,15 @@
  * generated migrations, on loopback and through a latency proxy.
  *
  *   npm run bench                 # N = 100 and 500, 0 and 10 ms, 3 runs each
- *   npm run bench -- --n 100 --latency 10 --runs 1
+ *   npm run bench -- --n 100 --latency 10 --runs 1 --server stock
  *
  * - pgkeel: the built CLI, `pgkeel migrate` (tracking rows included).
  * - psql: one session, each migration wrapped in BEGIN/COMMIT, statements sent one by one.
  * - floor: bench/floor.mjs, node-postgres sending each migration as one `BEGIN; ...; COMMIT` query, no tracking.
  * Every tool runs as its own process, so each pays for its start-up.
  * Each run gets a fresh database. Round trips are counted at the proxy.
- * Uses DATABASE_URL when set, else starts an embedded PostgreSQL.
+ * Runs on each server of bench/servers.ts (embedded, fsync off; stock, fsync on),
+ * or on DATABASE_URL alone when it is set.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
@@ -19,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { FaultProxy } from "../tests/support/proxy.js";
-import { startEmbedded } from "../tests/support/servers.js";
+import { serverKinds, startServer } from "./servers.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -89,12 +90,12 @@ async function verify(url: string, n: number): Promise<void> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function main() {
-  const server = process.env.DATABASE_URL ? undefined : await startEmbedded();
-  const base = new URL(process.env.DATABASE_URL || server!.url);
+let dbCounter = 0;
+
+async function onServer(kind: string, rows: string[]): Promise<void> {
+  const server = await startServer(kind);
+  const base = new URL(server.url);
   const proxy = await new FaultProxy(base.hostname, Number(base.port || 5432)).start();
-  const rows: string[] = [];
-  let dbCounter = 0;
   try {
     for (const n of sizes) {
       const m = migrations(n);
@@ -103,7 +104,7 @@ async function main() {
         const floorTimes: number[] = [];
         for (const [name, apply] of Object.entries(modes)) {
           if (name === "psql" && !hasPsql) {
-            rows.push(`| ${n} | ${latency} | psql | not installed | | |`);
+            rows.push(`| ${server.label} | ${n} | ${latency} | psql | not installed | | |`);
             continue;
           }
           const times: number[] = [];
@@ -123,7 +124,7 @@ async function main() {
           }
           const med = median(times);
           if (name === "floor") floorTimes.push(med);
-          rows.push(`| ${n} | ${latency} | ${name} | ${(med / 1000).toFixed(2)} s | ${(trips / n).toFixed(2)} | ${name === "floor" ? "1.00x" : "FLOOR"} |`);
+          rows.push(`| ${server.label} | ${n} | ${latency} | ${name} | ${(med / 1000).toFixed(2)} s | ${(trips / n).toFixed(2)} | ${name === "floor" ? "1.00x" : "FLOOR"} |`);
           process.stderr.write(`${rows[rows.length - 1]}\n`);
         }
         // Ratios to the floor, filled in once the floor of this (n, latency) is known.
@@ -136,14 +137,19 @@ async function main() {
     }
   } finally {
     await proxy.stop();
-    await server?.shutdown();
+    await server.shutdown();
   }
+}
+
+async function main() {
+  const rows: string[] = [];
+  for (const kind of serverKinds(arg("server", "embedded,stock"))) await onServer(kind, rows);
   const header = [
     `Machine: ${spawnSync("nproc").stdout.toString().trim()} cores, Node ${process.version}; median of ${runs} run(s); fresh database per run.`,
     "Latency is added by the in-process proxy, half each way, to every chunk (so a round trip costs about that much more).",
     "",
-    "| migrations | added latency (ms) | tool | time | round trips per migration | vs floor |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| server | migrations | added latency (ms) | tool | time | round trips per migration | vs floor |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   ];
   console.log([...header, ...rows].join("\n"));
 }
