@@ -31,6 +31,17 @@ describe("architecture", () => {
     expect(offenders).toEqual([]);
   });
 
+  it("only src/sql/parser.ts imports libpg-query (at runtime), so a run with nothing to parse never loads it", () => {
+    const offenders: string[] = [];
+    for (const f of files(src)) {
+      const rel = relative(src, f);
+      if (rel === "sql/parser.ts") continue;
+      const text = readFileSync(f, "utf8");
+      for (const m of text.matchAll(/^import\s+(?!type\b)[^;]*?from\s+["']libpg-query["']|import\s*\(\s*["']libpg-query["']/gm)) offenders.push(`${rel}: ${m[0]}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it("the check sees imports (it would catch one)", () => {
     const sample = `import pg from "pg";\nconst x = await import("@electric-sql/pglite");`;
     const found = [...sample.matchAll(/(?:from\s+|import\s*\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);

@@ -1,4 +1,4 @@
-import { scan } from "libpg-query";
+import { scan } from "./parser.js";
 import { quoteIdent } from "../state/quote.js";
 import type { Statement } from "./split.js";
 
