@@ -36,6 +36,8 @@ export function runCli(
     killAfterMs?: number;
     killWhen?: (output: { stdout: string; stderr: string }) => Promise<boolean> | boolean;
     onStderr?: (soFar: string) => void;
+    /** Sees standard output as it arrives. */
+    onStdout?: (soFar: string) => void;
     /** The signal `killWhen` sends (default SIGKILL). */
     killSignal?: NodeJS.Signals;
     /** Gets the child process at once: for signals (SIGSTOP, SIGCONT). */
@@ -50,7 +52,10 @@ export function runCli(
     opts.onSpawn?.(child);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      opts.onStdout?.(stdout);
+    });
     child.stderr.on("data", (d) => {
       stderr += d;
       opts.onStderr?.(stderr);
