@@ -68,7 +68,10 @@ describe("connection lost before COMMIT: pool discarded, unit retried", () => {
     const t = testGateway(url);
     try {
       let attempts = 0;
-      const killer = setTimeout(() => void terminatePgkeelSessions(url), 300);
+      // Terminated once the server shows the sleep running: not on a clock that a loaded machine outruns.
+      const killer = until("the sleep runs", async () =>
+        (await admin<{ n: string }>(url, "SELECT count(*) AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'"))[0]!.n !== "0",
+      ).then(() => terminatePgkeelSessions(url));
       const v = await t.gw.executeWithRetry({
         name: "sleepy",
         run: async (db) => {
@@ -77,7 +80,7 @@ describe("connection lost before COMMIT: pool discarded, unit retried", () => {
           return (await db.rows<{ v: number }>("SELECT 7 AS v"))[0]!.v;
         },
       });
-      clearTimeout(killer);
+      expect(await killer).toBe(1);
       expect(v).toBe(7);
       expect(t.retries()[0]).toMatchObject({ kind: "connection" });
       expect(t.retries()[0]!.type === "retry" && t.retries()[0]!.reason).toContain("57P01");
