@@ -6,10 +6,13 @@
  *   npm run bench:backfill                 # 1,000,000 rows, 3 runs each, workers 1, 2, 4
  *   npm run bench:backfill -- --rows 200000 --runs 1 --workers 1,2
  *   npm run bench:backfill -- --url postgres://postgres@127.0.0.1:5432/postgres --header "batch=5000 max=50000"
+ *   npm run bench:backfill -- --server stock  # PostgreSQL's default settings (fsync on)
  *
  * Reports rows/s, the longest batch (a batch is one transaction; measured by the
  * client, so it includes the round trip) and pgkeel's peak RSS.
- * Uses --url, else DATABASE_URL, else starts an embedded PostgreSQL (fsync off).
+ * Uses --url, else DATABASE_URL, else starts a server: `--server embedded` (default;
+ * fsync off, as in the tests) or `--server stock` (the same binaries with
+ * PostgreSQL's default settings, fsync on; see bench/servers.ts).
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -17,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { startEmbedded } from "../tests/support/servers.js";
+import { startServer } from "./servers.js";
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -58,7 +61,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const given = arg("url", "") || process.env.DATABASE_URL;
-  const server = given ? undefined : await startEmbedded();
+  const server = given ? undefined : await startServer(arg("server", "embedded"));
   const base = given || server!.url;
   const admin = withDb(base, "postgres");
   const template = `bf_bench_${process.pid}`;
@@ -104,7 +107,7 @@ async function main() {
   }
   const singleMs = median(single);
   const lines = [
-    `Rows: ${rows}; median of ${runs} run(s); each run on a fresh copy of the table; header \`${header}\`; Node ${process.version}; ${server ? "embedded PostgreSQL (fsync off)" : "server given by URL"}.`,
+    `Rows: ${rows}; median of ${runs} run(s); each run on a fresh copy of the table; header \`${header}\`; Node ${process.version}; ${server ? server.label : "server given by URL"}.`,
     "",
     "| tool | time | rows/s | vs single UPDATE | longest transaction | batches | peak RSS |",
     "| --- | --- | --- | --- | --- | --- | --- |",
