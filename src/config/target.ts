@@ -65,7 +65,8 @@ export function chooseTarget(i: TargetInputs): Target {
   return { kind: "pglite", dir, display: `embedded PGlite database in ${dir}` };
 }
 
-function fromUrl(url: string, source: string): Target {
+/** A postgres:// or postgresql:// URL, else a usage error naming where it came from (password removed). */
+export function parsePostgresUrl(url: string, source: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -75,5 +76,10 @@ function fromUrl(url: string, source: string): Target {
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
     throw new UsageError(`${source}: expected a postgres:// or postgresql:// URL, got ${parsed.protocol}//`);
   }
+  return parsed;
+}
+
+function fromUrl(url: string, source: string): Target {
+  parsePostgresUrl(url, source);
   return { kind: "url", url, source, display: `${redactUrl(url)} (from ${source})` };
 }

@@ -6,6 +6,7 @@ import { UsageError } from "../errors.js";
 import { Gateway, type GatewayOptions } from "../gateway/gateway.js";
 import { redactUrl } from "../gateway/redact.js";
 import { quoteIdent } from "../state/quote.js";
+import { parsePostgresUrl } from "../config/target.js";
 import type { FleetConfig } from "./config.js";
 
 /** One database, or one tenant schema of a database, that the fleet takes through the same changes. */
@@ -50,13 +51,13 @@ export async function listMembers(fleet: FleetConfig, at: string, cwd: string, s
     return dedupe(urls.map((u, i) => database(u, i, `${at}.query row ${i + 1}`)), at);
   }
   const s = fleet.schemas!;
-  checkUrl(s.url, `${at}.schemas.url`);
+  parsePostgresUrl(s.url, `${at}.schemas.url`);
   const names = s.list ?? (await firstColumn(s.url, s.sql!, `${at}.schemas.sql`, gateway));
   return dedupe(names.map((n, i) => tenant(s.url, n, i, stateSchema, `${at}.schemas`)), at);
 }
 
 function database(url: string, index: number, at: string): Member {
-  const u = checkUrl(url, at);
+  const u = parsePostgresUrl(url, at);
   return { index, url, target: redactUrl(url), host: hostOf(u) };
 }
 
@@ -71,23 +72,13 @@ function tenant(url: string, schema: string, index: number, stateSchema: string,
   if (!schema || /[\s\\,"\0]/.test(schema)) throw new UsageError(`${at}: schema name ${JSON.stringify(schema)} cannot be used (empty, or holds whitespace, a backslash, a comma or a double quote)`);
   const state = `${stateSchema}_${schema}`;
   if (Buffer.byteLength(state) > 63) throw new UsageError(`${at}: schema name ${schema} is too long: its pgkeel state schema ${state} would pass PostgreSQL's 63-byte limit`);
-  const u = checkUrl(url, at);
+  const u = parsePostgresUrl(url, at);
   const base = redactUrl(url);
   const prior = u.searchParams.get("options");
   u.searchParams.set("options", `${prior ? `${prior} ` : ""}-c search_path=${quoteIdent(schema)},public`);
   return { index, url: u.toString(), target: base, schema, stateSchema: state, host: hostOf(u) };
 }
 
-function checkUrl(url: string, at: string): URL {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new UsageError(`${at}: not a valid URL (${redactUrl(url)})`);
-  }
-  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new UsageError(`${at}: expected a postgres:// URL, got ${u.protocol}//`);
-  return u;
-}
 
 function hostOf(u: URL): string {
   return `${u.hostname || u.searchParams.get("host") || "localhost"}:${u.port || 5432}`;
@@ -106,7 +97,7 @@ function dedupe(members: Member[], at: string): Member[] {
 
 /** The first column of `sql` on `url`, as text. */
 async function firstColumn(url: string, sql: string, at: string, options: GatewayOptions & { applicationName: string }): Promise<string[]> {
-  checkUrl(url, `${at} url`);
+  parsePostgresUrl(url, `${at} url`);
   const gw = new Gateway(pgDriver(url, { ...defaultTuning, maxConnections: 1 }, options.applicationName), options);
   try {
     const rows = await gw.query<Record<string, unknown>>(`list fleet members (${at})`, sql);
