@@ -36,7 +36,8 @@ describe("worker processes under SIGKILL and backend termination: every row chan
     const url = await freshDatabase(`bf_workers_${processes}`);
     await admin(url, `${countersTable(40_000)}; ANALYZE counters`);
     const cwd = makeProject({
-      "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 2 }),
+      // A long lock_timeout: the last key is held (below) until the faults are done.
+      "pgkeel.config.json": JSON.stringify({ claimTtlSeconds: 2, lockTimeout: "10min" }),
       "db/backfills/001_bump.sql": "-- pgkeel:backfill table=counters key=id batch=150 target=0\nUPDATE counters SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n",
     });
     const random = mulberry32(seed);
@@ -59,28 +60,40 @@ describe("worker processes under SIGKILL and backend termination: every row chan
         }).then((r) => ({ ...r, killed })),
       );
     };
+    // The test holds the last key's row: the backfill cannot finish before the faults are
+    // done, however fast the machine (the batch that reaches it waits; the rest goes on).
+    const pg = await import("pg");
+    const holder = new pg.default.Client({ connectionString: url });
+    await holder.connect();
+    await holder.query("BEGIN; SELECT 1 FROM counters WHERE id = (SELECT max(id) FROM counters) FOR UPDATE");
     for (let i = 0; i < processes; i++) start();
 
     let kills = 0;
     let terminations = 0;
-    while (kills + terminations < 12) {
-      const before = await rowsDone(url);
-      await until("more batches committed, or the backfill done", async () => (await finished(url)) || (await rowsDone(url)) >= before + 400);
-      if (await finished(url)) break;
-      // The first fault is a SIGKILL, the second a termination, then either at random.
-      const fault = kills + terminations;
-      if ((fault === 0 || (fault > 1 && random() < 0.4)) && live.size) {
-        const victims = [...live.values()];
-        const child = victims[Math.floor(random() * victims.length)]! as ChildProcess & { markKilled?: () => void };
-        child.markKilled?.();
-        child.kill("SIGKILL");
-        kills++;
-        log.push(`SIGKILL pid ${child.pid} at ${before} rows; a replacement starts`);
-        start();
-      } else if (await terminateOne(url, random())) {
-        terminations++;
-        log.push(`pg_terminate_backend at ${before} rows`);
+    const stalled = async () => (await rowsDone(url)) >= 40_000 - 150; // all but the batch that waits on the held row
+    try {
+      while (kills + terminations < 12) {
+        const before = await rowsDone(url);
+        await until("more batches committed, or only the held batch left", async () => (await stalled()) || (await rowsDone(url)) >= before + 400);
+        if ((await stalled()) && kills > 0 && terminations > 0) break;
+        // The first fault is a SIGKILL, the second a termination, then either at random.
+        const fault = kills + terminations;
+        if ((fault === 0 || (fault > 1 && random() < 0.4)) && live.size) {
+          const victims = [...live.values()];
+          const child = victims[Math.floor(random() * victims.length)]! as ChildProcess & { markKilled?: () => void };
+          child.markKilled?.();
+          child.kill("SIGKILL");
+          kills++;
+          log.push(`SIGKILL pid ${child.pid} at ${before} rows; a replacement starts`);
+          start();
+        } else if (await terminateOne(url, random())) {
+          terminations++;
+          log.push(`pg_terminate_backend at ${before} rows`);
+        }
       }
+    } finally {
+      await holder.query("COMMIT").catch(() => {});
+      await holder.end();
     }
     const results = await Promise.all(runs);
     for (const r of results) {
