@@ -115,6 +115,28 @@ describe("batch= is the ceiling of the adaptive size; max= raises it", () => {
     expect(await hits(url)).toEqual([[1, 1]]);
   });
 
+  it("the size a worker learned carries from one key range to the next instead of starting small again", async () => {
+    const url = await freshDatabase("bf_pace");
+    // 20,000 keys at batch=100: twenty ranges of about 1,000 keys each.
+    await admin(url, countersTable(20_000));
+    const cwd = makeProject({ "db/backfills/001_bump.sql": bump("batch=100 max=100000 target=60s") });
+    const events: KeelEvent[] = [];
+    const keel = createKeel({ url, cwd, onEvent: (e) => events.push(e) });
+    try {
+      await keel.backfill();
+    } finally {
+      await keel.close();
+    }
+    const [ranges] = await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM pgkeel.backfill_ranges");
+    expect(ranges!.n).toBeGreaterThanOrEqual(10);
+    // A 60 s target makes every batch "fast": the size only grows, across ranges too.
+    const sizes = events.flatMap((e) => (e.type === "backfill-progress" ? [e.batchSize] : []));
+    expect(sizes.filter((s, i) => i > 0 && s < sizes[i - 1]!)).toEqual([]);
+    // Beyond one range's length: only a size that survived the range ends gets there.
+    expect(Math.max(...sizes)).toBeGreaterThan(20_000 / ranges!.n);
+    expect(await hits(url)).toEqual([[1, 1]]);
+  });
+
   it("max= below batch= is refused, naming the file", async () => {
     const url = await freshDatabase("bf_ceiling_bad");
     await admin(url, countersTable(10));

@@ -37,6 +37,10 @@ export interface Crew {
  */
 export async function work(crew: Crew, claims: Claims, index: number): Promise<void> {
   const { b, c } = crew;
+  // The size the worker has learned carries from range to range: ranges are cut at
+  // about ten starting-size batches each, and starting each one small again kept
+  // the batches small (and their commits many) on a table where they could grow.
+  const pace = { size: b.batch };
   for (;;) {
     if (crew.failed) return;
     await crew.control.gate(claims.owner);
@@ -61,7 +65,7 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
     const key = rangeClaimKey(b.name, taken.range.range);
     const { claim, stop } = claims.hold(key, taken.generation);
     try {
-      await walk(crew, claim, taken.range.range);
+      await walk(crew, claim, taken.range.range, pace);
     } catch (e) {
       // Another worker took this range over (this one went unheard past the claim's lifetime):
       // it carries the range on, every batch being fenced; this one takes another.
@@ -75,13 +79,12 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
 }
 
 /** Walks one claimed range by keyset, one fenced batch at a time, splitting a batch that keeps timing out. */
-async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
+async function walk(crew: Crew, claim: Claim, rangeNo: number, pace: { size: number }): Promise<void> {
   const { b, key, c } = crew;
   const worker = claim.owner;
   const read = () => c.gw.executeWithRetry({ name: `read range ${rangeNo} of ${b.name}`, run: (ctx) => readRange(ctx, c.names, b.name, rangeNo) });
   let range = await read();
   const minSize = Math.max(1, Math.floor(b.batch / 10));
-  let size = b.batch;
   let planned: Batch | undefined;
   /** The last batch's message found no key left in the range. */
   let exhausted = false;
@@ -93,7 +96,7 @@ async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
     claim.check();
     if (crew.failed) return;
     // A throttled backfill takes smaller batches than its size.
-    const want = Math.max(1, Math.round(size * (await crew.control.gate(worker))));
+    const want = Math.max(1, Math.round(pace.size * (await crew.control.gate(worker))));
     const prev = range.position;
     if (planned && planned.n > want) planned = undefined;
     const batch = exhausted
@@ -107,7 +110,7 @@ async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
     const t = performance.now();
     let outcome: BatchOutcome;
     try {
-      outcome = await send(crew, claim, rangeNo, range.hi, prev, batch, size);
+      outcome = await send(crew, claim, rangeNo, range.hi, prev, batch, pace.size);
     } catch (e) {
       if (e instanceof DatabaseError && e.sqlstate === positionMoved) {
         range = await read();
@@ -125,21 +128,21 @@ async function walk(crew: Crew, claim: Claim, rangeNo: number): Promise<void> {
           hint: "nothing of this key was applied; every batch before it is committed, and the next run starts at this key",
         });
       }
-      size = Math.ceil(batch.n / 2);
+      pace.size = Math.ceil(batch.n / 2);
       failures = 0;
-      c.emit({ type: "backfill-split", name: b.name, from: batch.from, to: batch.to, rows: batch.n, size, reason: e.message });
+      c.emit({ type: "backfill-split", name: b.name, from: batch.from, to: batch.to, rows: batch.n, size: pace.size, reason: e.message });
       continue;
     }
     const ms = performance.now() - t;
     failures = 0;
     rows += batch.n;
     range = { ...range, position: batch.to };
-    if (b.targetMs > 0) size = nextSize(size, ms, b.targetMs, minSize, b.maxBatch);
+    if (b.targetMs > 0) pace.size = nextSize(pace.size, ms, b.targetMs, minSize, b.maxBatch);
     // The next batch was planned in the same message at the old size: keep it unless it is now too big.
-    planned = outcome.next && outcome.next.n <= size ? outcome.next : undefined;
+    planned = outcome.next && outcome.next.n <= pace.size ? outcome.next : undefined;
     exhausted = outcome.planned && !outcome.next;
     crew.control.report(worker, { rowsPerSecond: Math.round(rows / Math.max((performance.now() - started) / 1000, 0.001)) });
-    crew.onBatch(batch, outcome, ms, size, worker);
+    crew.onBatch(batch, outcome, ms, pace.size, worker);
     if (b.pauseMs > 0) await sleep(b.pauseMs, c.stop);
   }
 }
