@@ -100,14 +100,21 @@ export interface Batch {
 /**
  * The query for the next batch in `w`: its first and last existing keys and how
  * many keys it holds, found by walking the key's index from the position, never
- * by OFFSET from the start of the table. Literals only, so it can ride in a
- * batch's message.
+ * by OFFSET from the start of the table. The last key is the one `size - 1`
+ * entries past the first (an index-only walk, nothing kept); only a window's tail,
+ * shorter than a batch, is counted. Literals only, so it can ride in a batch's message.
  */
 export function nextBatchSql(key: KeyInfo, w: Window, size: number, extra: readonly string[] = []): string {
   const conds = [w.position !== null && `${key.column} > ${keyLiteral(key, w.position)}`, w.hi !== null && `${key.column} <= ${keyLiteral(key, w.hi)}`].filter(Boolean);
-  return `WITH b AS MATERIALIZED (SELECT ${key.column} AS k FROM ${key.rel} ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ORDER BY ${key.column} LIMIT ${Math.max(1, Math.floor(size))})
-     SELECT (SELECT k FROM b ORDER BY k LIMIT 1)::text AS next_from, (SELECT k FROM b ORDER BY k DESC LIMIT 1)::text AS next_to,
-            (SELECT count(*) FROM b)::int AS next_n${extra.map((x) => `, ${x}`).join("")}`;
+  const from = `FROM ${key.rel}${conds.length ? ` WHERE ${conds.join(" AND ")}` : ""}`;
+  const n = Math.max(1, Math.floor(size));
+  const at = (order: "ASC" | "DESC", offset: number) => `(SELECT ${key.column} ${from} ORDER BY ${key.column} ${order}${offset ? ` OFFSET ${offset}` : ""} LIMIT 1)`;
+  // MATERIALIZED: inlined, each use of f and t would walk the index again. COALESCE and
+  // CASE evaluate their subqueries only when reached: the tail's last key and count only at a window's end.
+  return `WITH s AS MATERIALIZED (SELECT ${at("ASC", 0)} AS f, ${at("ASC", n - 1)} AS t)
+     SELECT s.f::text AS next_from, COALESCE(s.t, ${at("DESC", 0)})::text AS next_to,
+            (CASE WHEN s.f IS NULL THEN 0 WHEN s.t IS NOT NULL THEN ${n} ELSE (SELECT count(*) FROM (SELECT 1 ${from} ORDER BY ${key.column} LIMIT ${n}) AS tail) END)::int AS next_n${extra.map((x) => `, ${x}`).join("")}
+       FROM s`;
 }
 
 /** Reads nextBatchSql's row. */
