@@ -17,6 +17,8 @@ import pg from "pg";
 import { startEmbedded } from "../tests/support/servers.js";
 import { handwrittenHistory, prismaHistory, type HistoryFile } from "./histories.js";
 
+/** The CLI without a DATABASE_URL: an empty one is refused (it would name no database). */
+const { DATABASE_URL: _unused, ...noUrl } = process.env;
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
@@ -39,7 +41,7 @@ async function timed(argv: string[], cwd: string): Promise<{ ms: number; stdout:
   let stdout = "";
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = await run(process.execPath, [cli, ...argv], { cwd, env: { ...process.env, DATABASE_URL: "" }, maxBuffer: 1 << 28 }).catch((e: { stdout: string; code: number }) => {
+    const r = await run(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(" ") : []), cli, ...argv], { cwd, env: noUrl, maxBuffer: 1 << 28 }).catch((e: { stdout: string; code: number }) => {
       if (e.code !== 6) throw e;
       return e;
     });
@@ -76,7 +78,7 @@ async function main() {
       // statistics say 100,000 rows (as production's would), which pgkeel trusts above safety.minRows.
       const url = await database(base, `lint_bench_${label === "Prisma-style" ? "prisma" : "hand"}`);
       const applied = project(files.slice(0, n - 50));
-      await run(process.execPath, [cli, "migrate", "--quiet", "--allow-unsafe", "--url", url], { cwd: applied, env: { ...process.env, DATABASE_URL: "" }, maxBuffer: 1 << 28 });
+      await run(process.execPath, [cli, "migrate", "--quiet", "--allow-unsafe", "--url", url], { cwd: applied, env: noUrl, maxBuffer: 1 << 28 });
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       await c.query("UPDATE pg_class SET reltuples = 100000, relpages = 1000 WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace");
@@ -88,7 +90,7 @@ async function main() {
       rows.push(`| ${label} | all ${n} files named, with the database | ${(all.ms / 1000).toFixed(2)} s | ${(JSON.parse(all.stdout) as { findings: unknown[] }).findings.length} |`);
 
       // plan's start-up: nothing pending.
-      await run(process.execPath, [cli, "migrate", "--quiet", "--allow-unsafe", "--url", url], { cwd: dir, env: { ...process.env, DATABASE_URL: "" }, maxBuffer: 1 << 28 });
+      await run(process.execPath, [cli, "migrate", "--quiet", "--allow-unsafe", "--url", url], { cwd: dir, env: noUrl, maxBuffer: 1 << 28 });
       const plan = await timed(["plan", "--url", url], dir);
       rows.push(`| ${label} | plan, nothing pending | ${(plan.ms / 1000).toFixed(2)} s | |`);
       rmSync(dir, { recursive: true, force: true });
