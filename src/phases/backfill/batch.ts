@@ -84,7 +84,9 @@ export async function applyBatch(ctx: UnitContext, c: PhaseContext, p: BatchPlan
     "SET LOCAL statement_timeout = DEFAULT",
   ].join(";\n");
   const tail = [
-    `UPDATE ${ranges} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1
+    // The range is done in the batch that leaves no key past its checkpoint: no finishing round trip and commit.
+    `UPDATE ${ranges} SET position = ${quoteLiteral(batch.to)}, rows_done = rows_done + ${batch.n}, batches = batches + 1,
+        done = NOT EXISTS (SELECT 1 FROM ${key.rel} WHERE ${key.column} > ${keyLiteral(key, batch.to)}${p.hi === null ? "" : ` AND ${key.column} <= ${keyLiteral(key, p.hi)}`})
       WHERE backfill = ${quoteLiteral(b.name)} AND range = ${range}`,
     nextBatchSql(key, { position: batch.to, hi: p.hi }, p.nextSize, [`(SELECT sum(rows_done) FROM ${ranges} WHERE backfill = ${quoteLiteral(b.name)})::text AS total`]),
     ...(p.implicit ? [] : ["COMMIT"]),

@@ -65,7 +65,7 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
     const key = rangeClaimKey(b.name, taken.range.range);
     const { claim, stop } = claims.hold(key, taken.generation);
     try {
-      await walk(crew, claim, taken.range.range, pace);
+      await walk(crew, claim, taken.range, pace);
     } catch (e) {
       // Another worker took this range over (this one went unheard past the claim's lifetime):
       // it carries the range on, every batch being fenced; this one takes another.
@@ -79,29 +79,29 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
 }
 
 /** Walks one claimed range by keyset, one fenced batch at a time, splitting a batch that keeps timing out. */
-async function walk(crew: Crew, claim: Claim, rangeNo: number, pace: { size: number }): Promise<void> {
+async function walk(crew: Crew, claim: Claim, start: KeyRange, pace: { size: number }): Promise<void> {
   const { b, key, c } = crew;
   const worker = claim.owner;
+  const rangeNo = start.range;
   const read = () => c.gw.executeWithRetry({ name: `read range ${rangeNo} of ${b.name}`, run: (ctx) => readRange(ctx, c.names, b.name, rangeNo) });
-  let range = await read();
+  // As listed before the claim: if another worker moved it since, the first batch's fence says so and it is read again.
+  let range = start;
   const minSize = Math.max(1, Math.floor(b.batch / 10));
   let planned: Batch | undefined;
-  /** The last batch's message found no key left in the range. */
+  /** The last batch's message found no key left in the range, and marked it done. */
   let exhausted = false;
   let failures = 0;
   let rows = 0;
   const started = performance.now();
   crew.control.report(worker, { state: "working", reason: null, range: rangeNo });
-  while (!range.done) {
+  while (!range.done && !exhausted) {
     claim.check();
     if (crew.failed) return;
     // A throttled backfill takes smaller batches than its size.
     const want = Math.max(1, Math.round(pace.size * (await crew.control.gate(worker))));
     const prev = range.position;
     if (planned && planned.n > want) planned = undefined;
-    const batch = exhausted
-      ? undefined
-      : (planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, want) })));
+    const batch = planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, want) }));
     planned = undefined;
     if (!batch) {
       await finishRange(crew, claim, rangeNo, prev);
