@@ -175,12 +175,15 @@ describe("bad input: a clear error, nothing changed", () => {
 describe("adaptive batch size", () => {
   it("aims under the target, grows at most 1.25x a step, shrinks at once, stays within its floor and ceiling", async () => {
     const { nextSize } = await import("../../src/phases/backfill/run.js");
-    expect(nextSize(1000, 10, 200, 1, 100_000)).toBe(1250);
-    expect(nextSize(1000, 120, 200, 1, 100_000)).toBe(1000);
-    expect(nextSize(1000, 400, 200, 1, 100_000)).toBe(300);
-    expect(nextSize(1000, 5000, 200, 1, 100_000)).toBe(250);
-    expect(nextSize(90_000, 1, 200, 1, 100_000)).toBe(100_000);
+    expect(nextSize(1000, 10, 1000, 200, 1, 100_000)).toBe(1250);
+    expect(nextSize(1000, 120, 1000, 200, 1, 100_000)).toBe(1000);
+    expect(nextSize(1000, 400, 1000, 200, 1, 100_000)).toBe(300);
+    expect(nextSize(1000, 5000, 1000, 200, 1, 100_000)).toBe(250);
+    expect(nextSize(90_000, 1, 90_000, 200, 1, 100_000)).toBe(100_000);
     // A slow server does not shrink batches below the floor.
-    expect(nextSize(120, 5000, 200, 100, 10_000)).toBe(100);
+    expect(nextSize(120, 5000, 120, 200, 100, 10_000)).toBe(100);
+    // A short batch (a range's tail) is judged at its rate: 250 rows in 40 ms is 160 ms for 1,000.
+    expect(nextSize(1000, 40, 250, 200, 1, 100_000)).toBe(750);
+    expect(nextSize(1000, 10, 100, 200, 1, 100_000)).toBe(1200);
   });
 });

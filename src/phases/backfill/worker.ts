@@ -137,7 +137,7 @@ async function walk(crew: Crew, claim: Claim, start: KeyRange, pace: { size: num
     failures = 0;
     rows += batch.n;
     range = { ...range, position: batch.to };
-    if (b.targetMs > 0) pace.size = nextSize(pace.size, ms, b.targetMs, minSize, b.maxBatch);
+    if (b.targetMs > 0) pace.size = nextSize(pace.size, ms, batch.n, b.targetMs, minSize, b.maxBatch);
     // The next batch was planned in the same message at the old size: keep it unless it is now too big.
     planned = outcome.next && outcome.next.n <= pace.size ? outcome.next : undefined;
     exhausted = outcome.planned && !outcome.next;
@@ -186,9 +186,12 @@ async function finishRange(crew: Crew, claim: Claim, range: number, position: st
  * The next batch size. Batches of one size vary about 2x in duration (a
  * checkpoint, WAL, a busy moment), so the aim is 60% of the target, leaving an
  * unlucky batch room to stay under it; grows at most 1.25x a step, shrinks at
- * once after a slow batch.
+ * once after a slow batch. A batch of fewer rows than the size (a range's tail,
+ * a throttled batch) is judged by the time the size would have taken at its
+ * rate: quick because it was short says nothing about the size.
  */
-export function nextSize(size: number, lastMs: number, targetMs: number, minSize: number, maxSize: number): number {
-  const factor = Math.min(1.25, Math.max(0.25, (0.6 * targetMs) / Math.max(lastMs, 1)));
+export function nextSize(size: number, lastMs: number, lastRows: number, targetMs: number, minSize: number, maxSize: number): number {
+  const projectedMs = (lastMs * size) / Math.max(1, Math.min(lastRows, size));
+  const factor = Math.min(1.25, Math.max(0.25, (0.6 * targetMs) / Math.max(projectedMs, 1)));
   return Math.max(minSize, Math.min(maxSize, Math.round(size * factor)));
 }
