@@ -8,6 +8,7 @@
  *   npm run bench:backfill -- --url postgres://postgres@127.0.0.1:5432/postgres --header "batch=5000 max=50000"
  *   npm run bench:backfill -- --server stock  # PostgreSQL's default settings (fsync on)
  *
+ * Every timed run starts on a fresh copy of the table, after a CHECKPOINT.
  * Reports rows/s, the longest batch (a batch is one transaction; measured by the
  * client, so it includes the round trip) and pgkeel's peak RSS.
  * Uses --url, else DATABASE_URL, else starts a server: `--server embedded` (default;
@@ -82,9 +83,15 @@ async function main() {
   type KeelRun = { ms: number; longestBatchMs: number; batches: number; peakRssMb: number };
   const keel = new Map<number, KeelRun[]>(workerCounts.map((w) => [w, []]));
   let copy = 0;
+  // Each timed run starts from a checkpoint: otherwise the run after the single UPDATE pays
+  // for writing out the UPDATE's dirty pages and WAL (the copy's too), and the order decides.
+  // A measured copy is dropped at once: left behind, its million dead rows keep autovacuum
+  // busy on the same cores while the next runs are timed.
+  const dropCopy = (url: string) => sql(admin, `DROP DATABASE ${new URL(url).pathname.slice(1)}`);
   const fresh = async () => {
     const db = `${template}_${copy++}`;
     await sql(admin, `CREATE DATABASE ${db} TEMPLATE ${template}`);
+    await sql(admin, "CHECKPOINT");
     return withDb(base, db);
   };
   try {
@@ -92,12 +99,14 @@ async function main() {
       const a = await fresh();
       single.push(await sql(a, "UPDATE leads SET name_normalized = lower(name) WHERE name_normalized IS NULL"));
       await expectFilled(a);
+      await dropCopy(a);
       const line = [`run ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms`];
       for (const w of workerCounts) {
         const b = await fresh();
         const { stdout } = await run(process.execPath, [resolve(import.meta.dirname, "backfill-runner.mjs"), b, cwd, String(w)]);
         keel.get(w)!.push(JSON.parse(stdout));
         await expectFilled(b);
+        await dropCopy(b);
         line.push(`${w} worker(s) ${keel.get(w)!.at(-1)!.ms.toFixed(0)} ms`);
       }
       process.stderr.write(`${line.join(", ")}\n`);
