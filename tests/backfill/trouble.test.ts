@@ -93,6 +93,19 @@ describe("a batch that keeps timing out is split, down to one key", { timeout: 6
   });
 });
 
+/** Runs the bump backfill with `header` in this process; the size after each batch, in order. */
+async function batchSizes(url: string, header: string): Promise<number[]> {
+  const cwd = makeProject({ "db/backfills/001_bump.sql": bump(header) });
+  const events: KeelEvent[] = [];
+  const keel = createKeel({ url, cwd, onEvent: (e) => events.push(e) });
+  try {
+    await keel.backfill();
+  } finally {
+    await keel.close();
+  }
+  return events.flatMap((e) => (e.type === "backfill-progress" ? [e.batchSize] : []));
+}
+
 describe("batch= is the ceiling of the adaptive size; max= raises it", () => {
   it.each([
     ["batch=10 target=10s", 10, 10],
@@ -100,16 +113,8 @@ describe("batch= is the ceiling of the adaptive size; max= raises it", () => {
   ])("%s: batches of at most %i keys", async (header, ceiling, reached) => {
     const url = await freshDatabase("bf_ceiling");
     await admin(url, countersTable(1000));
-    const cwd = makeProject({ "db/backfills/001_bump.sql": bump(header) });
-    const events: KeelEvent[] = [];
-    const keel = createKeel({ url, cwd, onEvent: (e) => events.push(e) });
-    try {
-      await keel.backfill();
-    } finally {
-      await keel.close();
-    }
     // A 10 s target makes every batch "fast", so the size grows as far as it may.
-    const sizes = events.flatMap((e) => (e.type === "backfill-progress" ? [e.batchSize] : []));
+    const sizes = await batchSizes(url, header);
     expect(Math.max(...sizes)).toBe(reached);
     expect(sizes.every((s) => s <= ceiling)).toBe(true);
     expect(await hits(url)).toEqual([[1, 1]]);
@@ -119,18 +124,10 @@ describe("batch= is the ceiling of the adaptive size; max= raises it", () => {
     const url = await freshDatabase("bf_pace");
     // 20,000 keys at batch=100: twenty ranges of about 1,000 keys each.
     await admin(url, countersTable(20_000));
-    const cwd = makeProject({ "db/backfills/001_bump.sql": bump("batch=100 max=100000 target=60s") });
-    const events: KeelEvent[] = [];
-    const keel = createKeel({ url, cwd, onEvent: (e) => events.push(e) });
-    try {
-      await keel.backfill();
-    } finally {
-      await keel.close();
-    }
+    const sizes = await batchSizes(url, "batch=100 max=100000 target=60s");
     const [ranges] = await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM pgkeel.backfill_ranges");
     expect(ranges!.n).toBeGreaterThanOrEqual(10);
     // A 60 s target makes every batch "fast": the size only grows, across ranges too.
-    const sizes = events.flatMap((e) => (e.type === "backfill-progress" ? [e.batchSize] : []));
     expect(sizes.filter((s, i) => i > 0 && s < sizes[i - 1]!)).toEqual([]);
     // Beyond one range's length: only a size that survived the range ends gets there.
     expect(Math.max(...sizes)).toBeGreaterThan(20_000 / ranges!.n);
