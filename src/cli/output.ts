@@ -151,7 +151,7 @@ function describe(e: KeelEvent, paint: Paint): string | undefined {
     case "backfill-progress":
       return describeProgress(e);
     case "backfill-start":
-      return `  backfilling ${e.name} on ${e.table} (about ${plural(e.estimatedRows, "row")}${e.rowsDone ? `, ${count(e.rowsDone)} done before` : ""}${e.workers > 1 ? `, ${e.workers} workers` : ""})`;
+      return `  backfilling ${e.name} on ${e.table} (${e.estimatedRows > 0 ? `about ${plural(e.estimatedRows, "row")}` : "size unknown"}${e.rowsDone ? `, ${count(e.rowsDone)} done before` : ""}${e.workers > 1 ? `, ${e.workers} workers` : ""})`;
     case "backfill-split":
       return `  ${paint("yellow", "split")} ${e.name}: the batch ${e.from}..${e.to} (${plural(e.rows, "key")}) kept failing (${e.reason}); trying it in pieces of ${plural(e.size, "key")}`;
     case "backfill-paused":

@@ -4,6 +4,7 @@ import { createKeel, type KeelEvent } from "../../src/index.js";
 import { admin, freshDatabase } from "../support/db.js";
 import { countersTable } from "../support/counters.js";
 import { makeProject, runCli } from "../support/project.js";
+import { until } from "../support/wait.js";
 
 /**
  * Batches that run into statement_timeout or lock_timeout. The trouble is made
@@ -89,6 +90,28 @@ describe("a batch that keeps timing out is split, down to one key", { timeout: 6
     await holder.query("COMMIT");
     const again = await runCli(["backfill", "--url", url], { cwd });
     expect(again.code, again.stderr).toBe(0);
+    expect(await hits(url)).toEqual([[1, 1]]);
+  });
+
+  it("a never-analysed table behind an ACCESS EXCLUSIVE lock: the row estimate waits no longer than lockTimeout, the batches wait their turn, and the backfill finishes once the lock goes", async () => {
+    const url = await freshDatabase("bf_unanalysed_lock");
+    // No statistics, and none coming: the estimate must read the table (EXPLAIN, a bounded count).
+    await admin(url, `${countersTable(1000)}; ALTER TABLE counters SET (autovacuum_enabled = false)`);
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    clients.push(holder);
+    await holder.query("BEGIN");
+    await holder.query("LOCK TABLE counters IN ACCESS EXCLUSIVE MODE");
+    const cwd = makeProject({ "pgkeel.config.json": JSON.stringify({ lockTimeout: "300ms" }), "db/backfills/001_bump.sql": bump("batch=100 target=0") });
+    let stderr = "";
+    const run = runCli(["backfill", "--url", url], { cwd, onStderr: (soFar) => (stderr = soFar) });
+    // Past the estimate (it gave up after 300 ms), the first batch's plan waits under its lock
+    // timeout too, and each try is reported.
+    await until("the first batch's plan retried behind the lock", () => /retry plan batch of 001_bump: attempt 1 failed \(lock-timeout: 55P03/.test(stderr));
+    expect(stderr).toMatch(/backfilling 001_bump on counters \(size unknown\)/);
+    await holder.query("COMMIT");
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
     expect(await hits(url)).toEqual([[1, 1]]);
   });
 });

@@ -2,6 +2,7 @@ import { InputError } from "../../errors.js";
 import type { Gateway, UnitContext } from "../../gateway/gateway.js";
 import type { Backfill } from "./declared.js";
 import { quoteLiteral } from "../../state/quote.js";
+import { readUnlessLocked } from "./table-read.js";
 
 /** The backfill's table and key as the catalog describes them. */
 export interface KeyInfo {
@@ -26,7 +27,7 @@ const supported = new Set(["int2", "int4", "int8", "numeric", "text", "varchar",
  * column exist, the column is NOT NULL, of a type with a total order, and has a
  * unique index of its own, which keyset batching walks.
  */
-export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
+export async function inspectKey(gw: Gateway, b: Backfill, lockTimeout: string): Promise<KeyInfo> {
   const dot = b.table.indexOf(".");
   const [schema, table] = dot < 0 ? [null, b.table] : [b.table.slice(0, dot), b.table.slice(dot + 1)];
   const [row] = await gw.query<{
@@ -64,20 +65,23 @@ export async function inspectKey(gw: Gateway, b: Backfill): Promise<KeyInfo> {
   if (!row.unique_index) {
     throw new InputError(at, `key ${b.key} of ${b.table} needs a unique index of its own (one column, not partial): batches are found by walking it`);
   }
-  let estimatedRows = Math.round(row.estimate);
-  if (estimatedRows < 1) {
-    // Never analyzed: the planner's own guess, from the table's current size in pages (no scan).
-    const [plan] = await gw.query<{ "QUERY PLAN": unknown }>(`estimate ${b.name}`, `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${row.rel}`);
-    const raw = plan?.["QUERY PLAN"];
-    const doc = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[] | undefined;
-    estimatedRows = Math.max(0, Math.round(doc?.[0]?.Plan?.["Plan Rows"] ?? 0));
-    // For a table that is still small that guess is poor (it assumes ten pages), and counting is cheap: at most 10,001 rows read.
-    if (estimatedRows <= 10_000) {
-      const [small] = await gw.query<{ n: number }>(`count ${b.name}`, `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${row.rel} LIMIT 10001) AS s`);
-      estimatedRows = small?.n ?? estimatedRows;
-    }
-  }
+  const estimatedRows = Math.round(row.estimate) >= 1 ? Math.round(row.estimate) : await estimateUnanalysed(gw, b.name, row.rel, lockTimeout);
   return { rel: row.rel, column: row.col, type: row.type, estimatedRows, names: { schema: row.nspname, table: row.relname, column: b.key }, typname: row.typname };
+}
+
+/**
+ * A table never analysed: the planner's own guess, from its size in pages (no scan);
+ * for a table that is still small that guess is poor (it assumes ten pages), and
+ * counting is cheap: at most 10,001 rows read. Behind a lock, 0 (unknown: one key range).
+ */
+async function estimateUnanalysed(gw: Gateway, name: string, rel: string, lockTimeout: string): Promise<number> {
+  const [plan] = (await readUnlessLocked<{ "QUERY PLAN": unknown }>(gw, `estimate ${name}`, lockTimeout, `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${rel}`)) ?? [];
+  const raw = plan?.["QUERY PLAN"];
+  const doc = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[] | undefined;
+  const guess = Math.max(0, Math.round(doc?.[0]?.Plan?.["Plan Rows"] ?? 0));
+  if (!plan || guess > 10_000) return guess;
+  const [small] = (await readUnlessLocked<{ n: number }>(gw, `count ${name}`, lockTimeout, `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${rel} LIMIT 10001) AS s`)) ?? [];
+  return small?.n ?? guess;
 }
 
 /** A key as an SQL literal of the key's type. */
@@ -123,7 +127,14 @@ export function readNextBatch(row: { next_from?: string | null; next_to?: string
   return { from: row.next_from, to: row.next_to, n: row.next_n };
 }
 
-export async function nextBatch(db: Pick<UnitContext, "rows">, key: KeyInfo, w: Window, size: number): Promise<Batch | undefined> {
-  const [row] = await db.rows<{ next_from: string | null; next_to: string | null; next_n: number }>(nextBatchSql(key, w, size));
+/**
+ * The first batch of a range, planned on its own: under `lockTimeout` like a batch, so
+ * behind an ACCESS EXCLUSIVE lock it fails with 55P03 and the gateway retries it after
+ * a backoff, saying so, rather than waiting without limit.
+ */
+export async function nextBatch(db: Pick<UnitContext, "rows">, key: KeyInfo, w: Window, size: number, lockTimeout: string): Promise<Batch | undefined> {
+  const [row] = await db.rows<{ next_from: string | null; next_to: string | null; next_n: number }>(
+    ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${quoteLiteral(lockTimeout)}`, nextBatchSql(key, w, size)].join(";\n"),
+  );
   return readNextBatch(row);
 }

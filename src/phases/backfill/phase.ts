@@ -143,7 +143,7 @@ export async function backfill(
   const status = await backfillStatus(c, declared);
   const todo = declared.filter((b) => status.find((s) => s.name === b.name)?.state !== "done");
   const keys = new Map<string, KeyInfo>();
-  for (const b of todo) keys.set(b.name, await inspectKey(c.gw, b));
+  for (const b of todo) keys.set(b.name, await inspectKey(c.gw, b, c.lockTimeout));
   c.emit({ type: "phase", phase: "backfill", pending: todo.length });
   const done: string[] = [];
   const skipped: string[] = [];

@@ -3,6 +3,7 @@ import { quoteLiteral } from "../../state/quote.js";
 import { xactLock, type StateNames } from "../../state/schema.js";
 import type { Backfill } from "./declared.js";
 import type { KeyInfo } from "./keyset.js";
+import { readUnlessLocked } from "./table-read.js";
 
 /** One key range of a backfill: keys in (lo, hi], NULL meaning unbounded, walked from `position`. */
 export interface KeyRange {
@@ -34,7 +35,7 @@ export function rangeCount(estimatedRows: number, batch: number): number {
  * Stale statistics only unbalance ranges: the first and last are unbounded, so
  * every key falls in exactly one.
  */
-export async function splitPoints(gw: Gateway, key: KeyInfo, count: number): Promise<string[]> {
+export async function splitPoints(gw: Gateway, key: KeyInfo, count: number, lockTimeout: string): Promise<string[]> {
   if (count < 2) return [];
   const [hist] = await gw.query<{ bounds: string[] | null }>(
     `read the key histogram of ${key.rel}`,
@@ -51,18 +52,20 @@ export async function splitPoints(gw: Gateway, key: KeyInfo, count: number): Pro
     return [...new Set(picks.filter((p) => p !== undefined))];
   }
   const step = key.typname.startsWith("timestamp")
-    ? "lo + (hi - lo) * (i::float8 / $1)"
-    : `round(lo::numeric + (hi::numeric - lo::numeric) * i / $1${key.typname === "numeric" ? ", 6" : ""})::${key.type}`;
+    ? `lo + (hi - lo) * (i::float8 / ${count})`
+    : `round(lo::numeric + (hi::numeric - lo::numeric) * i / ${count}${key.typname === "numeric" ? ", 6" : ""})::${key.type}`;
   if (["int2", "int4", "int8", "numeric", "timestamp", "timestamptz"].includes(key.typname)) {
-    const rows = await gw.query<{ p: string }>(
+    // Behind a lock on the table: one range (the batches wait their turn).
+    const rows = await readUnlessLocked<{ p: string }>(
+      gw,
       `split the key space of ${key.rel}`,
+      lockTimeout,
       `WITH e AS (SELECT (SELECT ${key.column} FROM ${key.rel} ORDER BY ${key.column} LIMIT 1) AS lo,
                          (SELECT ${key.column} FROM ${key.rel} ORDER BY ${key.column} DESC LIMIT 1) AS hi),
-            s AS (SELECT DISTINCT ${step} AS v FROM e, generate_series(1, $1 - 1) AS i WHERE lo < hi)
+            s AS (SELECT DISTINCT ${step} AS v FROM e, generate_series(1, ${count} - 1) AS i WHERE lo < hi)
        SELECT v::text AS p FROM s ORDER BY v`,
-      [count],
     );
-    return rows.map((r) => r.p);
+    return (rows ?? []).map((r) => r.p);
   }
   if (key.typname === "uuid") {
     return Array.from({ length: count - 1 }, (_, i) => `${Math.floor(((i + 1) * 0x100000000) / count).toString(16).padStart(8, "0")}-0000-0000-0000-000000000000`);
@@ -76,7 +79,7 @@ export async function splitPoints(gw: Gateway, key: KeyInfo, count: number): Pro
  * pgkeel that walked backfills as one range becomes a finished first range, and
  * the split starts after it.
  */
-export async function ensureRanges(gw: Gateway, names: StateNames, b: Backfill, key: KeyInfo, workers: number): Promise<void> {
+export async function ensureRanges(gw: Gateway, names: StateNames, b: Backfill, key: KeyInfo, workers: number, lockTimeout: string): Promise<void> {
   const [has] = await gw.query<{ n: number; position: string | null; rows_done: string }>(
     `ranges of ${b.name}`,
     `SELECT (SELECT count(*)::int FROM ${names.backfillRanges} WHERE backfill = $1) AS n, position, rows_done FROM ${names.backfills} WHERE name = $1`,
@@ -85,7 +88,7 @@ export async function ensureRanges(gw: Gateway, names: StateNames, b: Backfill, 
   if (has && has.n > 0) return;
   const legacy = has?.position ?? null;
   const count = Math.max(rangeCount(key.estimatedRows, b.batch), Math.min(workers, Math.ceil(key.estimatedRows / b.batch)));
-  const points = await splitPoints(gw, key, count);
+  const points = await splitPoints(gw, key, count, lockTimeout);
   const los: (string | null)[] = [null, ...points];
   const his: (string | null)[] = [...points, null];
   const old = legacy === null ? "NULL" : `${quoteLiteral(legacy)}::${key.type}`;

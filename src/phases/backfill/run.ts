@@ -52,7 +52,7 @@ export async function readCheckpoint(db: Pick<UnitContext, "rows">, names: State
  * every worker of every process (each batch reads the overall total back).
  */
 export async function runBackfill(b: Backfill, key: KeyInfo, c: PhaseContext, workers: number, gate?: BatchGate): Promise<{ rows: number; worked: boolean }> {
-  await ensureRanges(c.gw, c.names, b, key, workers);
+  await ensureRanges(c.gw, c.names, b, key, workers, c.lockTimeout);
   const first = await c.gw.executeWithRetry({ name: `read checkpoint of ${b.name}`, run: (ctx) => readCheckpoint(ctx, c.names, b.name) });
   c.emit({ type: "backfill-start", name: b.name, table: b.table, rowsDone: first.rowsDone, estimatedRows: key.estimatedRows, workers });
   // Every worker of this process consults one health throttle before each batch (one reading a second).

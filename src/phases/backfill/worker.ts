@@ -101,7 +101,7 @@ async function walk(crew: Crew, claim: Claim, start: KeyRange, pace: { size: num
     const want = Math.max(1, Math.round(pace.size * (await crew.control.gate(worker))));
     const prev = range.position;
     if (planned && planned.n > want) planned = undefined;
-    const batch = planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, want) }));
+    const batch = planned ?? (await c.gw.executeWithRetry({ name: `plan batch of ${b.name}`, run: (ctx) => nextBatch(ctx, key, { position: prev, hi: range.hi }, want, c.lockTimeout) }));
     planned = undefined;
     if (!batch) {
       await finishRange(crew, claim, rangeNo, prev);
