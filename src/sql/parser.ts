@@ -7,7 +7,7 @@ import { setFlagsFromString } from "node:v8";
  */
 let lib: Promise<typeof import("libpg-query")> | undefined;
 
-/** V8's default in Node 20 (V8 11.3): bytes of WASM run before a function is compiled again by the optimizing tier. */
+/** V8 11's default (Node 20): bytes of WASM run before a function is compiled again by the optimizing tier. */
 const defaultTieringBudget = 1_800_000;
 
 /**
@@ -15,12 +15,14 @@ const defaultTieringBudget = 1_800_000;
  * with the optimizing tier, and the main thread then waits on that compile: 100 to
  * 150 ms on a 2-core machine, more than the parsing a run does. The budget is read
  * when the module is instantiated, so it is raised for this instance only and put
- * back for any WASM loaded after (PGlite). Left alone when the user set it.
+ * back for any WASM loaded after (PGlite). Only on V8 11 (Node 20), whose default
+ * is known and was measured (V8 has no way to read a flag back); left alone when
+ * the user set it (Node refuses it in NODE_OPTIONS, so only the command line can).
  */
 async function load(): Promise<typeof import("libpg-query")> {
   const m = await import("libpg-query");
-  const userSet = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("wasm-tiering-budget"));
-  if (userSet) return m;
+  const userSet = process.execArgv.some((a) => /wasm[-_]tiering[-_]budget/.test(a));
+  if (userSet || !process.versions.v8.startsWith("11.")) return m;
   setFlagsFromString(`--wasm-tiering-budget=${100 * defaultTieringBudget}`);
   try {
     await m.loadModule();

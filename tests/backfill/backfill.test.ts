@@ -182,8 +182,13 @@ describe("adaptive batch size", () => {
     expect(nextSize(90_000, 1, 90_000, 200, 1, 100_000)).toBe(100_000);
     // A slow server does not shrink batches below the floor.
     expect(nextSize(120, 5000, 120, 200, 100, 10_000)).toBe(100);
-    // A short batch (a range's tail) is judged at its rate: 250 rows in 40 ms is 160 ms for 1,000.
-    expect(nextSize(1000, 40, 250, 200, 1, 100_000)).toBe(750);
-    expect(nextSize(1000, 10, 100, 200, 1, 100_000)).toBe(1200);
+    // A short batch (a range's tail) leaves the size alone, quick or not per row...
+    expect(nextSize(1000, 10, 100, 200, 1, 100_000)).toBe(1000);
+    expect(nextSize(1000, 4, 1, 200, 100, 1000)).toBe(1000);
+    expect(nextSize(1000, 100, 250, 200, 1, 100_000)).toBe(1000);
+    // ...unless it alone took longer than the aim (120 ms): then it is judged at its rate.
+    expect(nextSize(1000, 150, 500, 200, 1, 100_000)).toBe(400);
+    // Growth is at least one row: a size of 1 can grow back.
+    expect(nextSize(1, 1, 1, 200, 1, 100)).toBe(2);
   });
 });

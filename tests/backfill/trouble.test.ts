@@ -44,6 +44,33 @@ describe("a batch that keeps timing out is split, down to one key", { timeout: 6
     expect(await hits(url)).toEqual([[1, 1]]);
   });
 
+  it("with a fixed size (target=0) a split lasts for its range: the next ranges run at batch= again", async () => {
+    const url = await freshDatabase("bf_split_range");
+    const db = new URL(url).pathname.slice(1);
+    // Keys 120 and 121 in one statement time out; five ranges of about 1,000 keys at batch=50.
+    await admin(
+      url,
+      `${countersTable(5000)};
+       CREATE FUNCTION slow_pair() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF (SELECT count(*) FROM changed WHERE id IN (120, 121)) = 2 THEN PERFORM pg_sleep(30); END IF; RETURN NULL; END $$;
+       CREATE TRIGGER slow_pair AFTER UPDATE ON counters REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION slow_pair();
+       ALTER DATABASE ${db} SET statement_timeout = '300ms'`,
+    );
+    await admin(url, "ANALYZE counters");
+    const cwd = makeProject({ "db/backfills/001_bump.sql": bump("batch=50 target=0") });
+    const r = await runCli(["backfill", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/split 001_bump: the batch 101\.\.150 \(50 keys\)/);
+    const ranges = await admin<{ range: number; lo: string | null; batches: number; rows: number }>(
+      url,
+      "SELECT range, lo, batches, rows_done::int AS rows FROM pgkeel.backfill_ranges ORDER BY range",
+    );
+    expect(ranges.length).toBeGreaterThanOrEqual(4);
+    // Every range but the one holding 120 and 121 ran whole batches of 50 (one short batch at its end).
+    for (const x of ranges.filter((x) => x.lo !== null)) expect(x.batches, JSON.stringify(x)).toBe(Math.ceil(x.rows / 50));
+    expect(await hits(url)).toEqual([[1, 1]]);
+  });
+
   it("one key that always times out stops the run naming it; nothing before it is lost, nothing after it is touched, and a rerun finishes once it is fixed", async () => {
     const url = await freshDatabase("bf_key_timeout");
     const db = new URL(url).pathname.slice(1);

@@ -77,7 +77,8 @@ export async function applyBatch(ctx: UnitContext, c: PhaseContext, p: BatchPlan
       [
         `PERFORM ${xactLockCall(c.names.schema, rangeClaimKey(b.name, range))};`,
         `IF ${p.claim.taken()} THEN ${raiseSql(claimLost, "pgkeel: range claim taken over")} END IF;`,
-        `IF (SELECT position FROM ${ranges} WHERE backfill = ${quoteLiteral(b.name)} AND range = ${range}) IS DISTINCT FROM ${p.prev === null ? "NULL" : quoteLiteral(p.prev)} THEN ${raiseSql(positionMoved, "pgkeel: checkpoint moved")} END IF;`,
+        // Done counts as moved: a worker that listed the range before another finished it walks no further.
+        `IF NOT EXISTS (SELECT 1 FROM ${ranges} WHERE backfill = ${quoteLiteral(b.name)} AND range = ${range} AND NOT done AND position IS NOT DISTINCT FROM ${p.prev === null ? "NULL" : quoteLiteral(p.prev)}) THEN ${raiseSql(positionMoved, "pgkeel: checkpoint moved")} END IF;`,
       ].join(" "),
     ),
     `SET LOCAL lock_timeout = ${quoteLiteral(c.lockTimeout)}`,

@@ -40,6 +40,7 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
   // The size the worker has learned carries from range to range: ranges are cut at
   // about ten starting-size batches each, and starting each one small again kept
   // the batches small (and their commits many) on a table where they could grow.
+  // A fixed size (target=0) is the header's again in each range: a split lasts for its range.
   const pace = { size: b.batch };
   for (;;) {
     if (crew.failed) return;
@@ -65,6 +66,7 @@ export async function work(crew: Crew, claims: Claims, index: number): Promise<v
     const key = rangeClaimKey(b.name, taken.range.range);
     const { claim, stop } = claims.hold(key, taken.generation);
     try {
+      if (b.targetMs === 0) pace.size = b.batch;
       await walk(crew, claim, taken.range, pace);
     } catch (e) {
       // Another worker took this range over (this one went unheard past the claim's lifetime):
@@ -154,9 +156,11 @@ async function send(crew: Crew, claim: Claim, range: number, hi: string | null, 
     c.gw.executeWithRetry<BatchOutcome>({
       name: `${b.name} batch ${batch.from}..${batch.to}`,
       run: (ctx) => applyBatch(ctx, c, { b, key, range, hi, prev, batch, claim, nextSize: size, implicit: crew.implicit }),
+      // Committed if the checkpoint is where this batch put it; anywhere else (where it was, or moved
+      // on by a worker that took the range over) it is sent again and its fence decides.
       resolve: async (ctx) => {
         const now = await readRange(ctx, c.names, b.name, range);
-        return now.position === prev ? { outcome: "not-committed" } : { outcome: "committed", value: { planned: false, next: undefined, total: undefined } };
+        return now.position === batch.to ? { outcome: "committed", value: { planned: false, next: undefined, total: undefined } } : { outcome: "not-committed" };
       },
     });
   return apply().catch(async (e: unknown) => {
@@ -185,13 +189,18 @@ async function finishRange(crew: Crew, claim: Claim, range: number, position: st
 /**
  * The next batch size. Batches of one size vary about 2x in duration (a
  * checkpoint, WAL, a busy moment), so the aim is 60% of the target, leaving an
- * unlucky batch room to stay under it; grows at most 1.25x a step, shrinks at
- * once after a slow batch. A batch of fewer rows than the size (a range's tail,
- * a throttled batch) is judged by the time the size would have taken at its
- * rate: quick because it was short says nothing about the size.
+ * unlucky batch room to stay under it; grows at most 1.25x a step (at least one
+ * row), shrinks at once after a slow batch. A batch of fewer rows than the size
+ * (a range's tail, a throttled batch) says little about the size: quick because
+ * it was short, or slow per row because its fixed cost was spread over few rows.
+ * It leaves the size as it is, unless it alone took longer than the aim; then the
+ * size is judged at its rate.
  */
 export function nextSize(size: number, lastMs: number, lastRows: number, targetMs: number, minSize: number, maxSize: number): number {
+  const aimMs = 0.6 * targetMs;
+  const clamp = (n: number) => Math.max(minSize, Math.min(maxSize, n));
+  if (lastRows < size && lastMs <= aimMs) return clamp(size);
   const projectedMs = (lastMs * size) / Math.max(1, Math.min(lastRows, size));
-  const factor = Math.min(1.25, Math.max(0.25, (0.6 * targetMs) / Math.max(projectedMs, 1)));
-  return Math.max(minSize, Math.min(maxSize, Math.round(size * factor)));
+  const factor = Math.min(1.25, Math.max(0.25, aimMs / Math.max(projectedMs, 1)));
+  return clamp(factor > 1 ? Math.max(size + 1, Math.round(size * factor)) : Math.round(size * factor));
 }
