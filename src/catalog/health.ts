@@ -11,6 +11,11 @@ export interface StandbyLag {
   readonly lagSeconds: number | null;
   /** WAL written on the primary and not yet replayed there, in bytes; null when hidden from this role. */
   readonly lagBytes: number | null;
+  /**
+   * Gone from pg_stat_replication but its physical slot still there: `name` is the
+   * slot's, `lagBytes` the WAL the slot holds back for it, and no lag in time.
+   */
+  readonly disconnected: boolean;
 }
 
 /** What the server says about the health of a backfill's surroundings, read in one statement. */
@@ -34,6 +39,10 @@ export interface HealthReading {
  * unchanged through a transaction-mode pooler (no session state) and on
  * PostgreSQL 12 to 18. `$1` is the table, schema-qualified and quoted.
  *
+ * - A standby that disconnected is gone from pg_stat_replication, but its physical
+ *   slot (inactive) keeps the primary's WAL from its restart position on: it counts
+ *   by those bytes, the WAL it will have to replay and the primary's disk holds for
+ *   it. A slot the server gave up on (max_slot_wal_keep_size) has no restart position.
  * - Replay lag in time comes from the walsender's own measure (`replay_lag`), which
  *   keeps the last value it measured after the standby caught up: a standby whose
  *   replay position has reached everything sent to it counts as 0.
@@ -53,14 +62,21 @@ WITH rels AS (
   UNION SELECT relid FROM pg_partition_tree(to_regclass($1))
 ), me AS (SELECT oid AS dbid FROM pg_database WHERE datname = current_database())
 SELECT
-  (SELECT coalesce(json_agg(json_build_object(
-            'name', coalesce(nullif(r.application_name, ''), host(r.client_addr), 'pid ' || r.pid),
-            'lagSeconds', CASE WHEN r.replay_lsn IS NULL THEN NULL
-                               WHEN r.replay_lsn >= r.sent_lsn THEN 0
-                               ELSE extract(epoch FROM r.replay_lag) END,
-            'lagBytes', CASE WHEN pg_is_in_recovery() OR r.replay_lsn IS NULL THEN NULL
-                             ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) END)), '[]'::json)
-     FROM pg_stat_replication r) AS standbys,
+  (SELECT coalesce(json_agg(s.standby), '[]'::json) FROM (
+     SELECT json_build_object(
+              'name', coalesce(nullif(r.application_name, ''), host(r.client_addr), 'pid ' || r.pid),
+              'lagSeconds', CASE WHEN r.replay_lsn IS NULL THEN NULL
+                                 WHEN r.replay_lsn >= r.sent_lsn THEN 0
+                                 ELSE extract(epoch FROM r.replay_lag) END,
+              'lagBytes', CASE WHEN pg_is_in_recovery() OR r.replay_lsn IS NULL THEN NULL
+                               ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) END,
+              'disconnected', false) AS standby
+       FROM pg_stat_replication r
+     UNION ALL
+     SELECT json_build_object('name', sl.slot_name, 'lagSeconds', NULL,
+              'lagBytes', pg_wal_lsn_diff(pg_current_wal_lsn(), sl.restart_lsn), 'disconnected', true)
+       FROM pg_replication_slots sl
+      WHERE sl.slot_type = 'physical' AND NOT sl.active AND sl.restart_lsn IS NOT NULL AND NOT pg_is_in_recovery()) AS s) AS standbys,
   (SELECT count(DISTINCT l.pid) FROM pg_locks l, me
     WHERE l.database = me.dbid AND l.relation IN (SELECT relid FROM rels) AND l.pid <> pg_backend_pid()
       AND l.pid NOT IN (SELECT pid FROM pg_stat_activity WHERE application_name ~ '^pgkeel(:|$)')
@@ -74,7 +90,7 @@ SELECT
   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all`;
 
 interface Row {
-  standbys: Array<{ name: string; lagSeconds: number | string | null; lagBytes: number | string | null }> | string;
+  standbys: Array<{ name: string; lagSeconds: number | string | null; lagBytes: number | string | null; disconnected: boolean }> | string;
   lock_waiters: number;
   autovacuum: number;
   active_sessions: number;
@@ -87,7 +103,7 @@ export async function readHealth(db: Pick<UnitContext, "rows">, table: string): 
   const [row] = await db.rows<Row>(healthSql, [table]);
   const standbys = typeof row!.standbys === "string" ? (JSON.parse(row!.standbys) as Exclude<Row["standbys"], string>) : row!.standbys;
   return {
-    standbys: standbys.map((s) => ({ name: s.name, lagSeconds: num(s.lagSeconds), lagBytes: num(s.lagBytes) })),
+    standbys: standbys.map((s) => ({ name: s.name, lagSeconds: num(s.lagSeconds), lagBytes: num(s.lagBytes), disconnected: s.disconnected === true })),
     lockWaiters: Number(row!.lock_waiters),
     autovacuum: Number(row!.autovacuum),
     activeSessions: Number(row!.active_sessions),

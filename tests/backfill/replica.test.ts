@@ -86,6 +86,33 @@ describe("health throttle: replication lag", () => {
     expect(await admin(url, "SELECT count(*) FILTER (WHERE hits <> 1)::int AS wrong, sum(hits)::int AS sum FROM t")).toEqual([{ wrong: 0, sum: 50_000 }]);
   });
 
+  it("a standby that disconnected counts by the WAL its slot holds back: the backfill pauses naming the slot, and goes on once the slot catches up", async () => {
+    // A physical slot no standby streams from: what a standby that went away leaves behind.
+    const slot = `gone_${process.pid}`;
+    await admin(primary!.url, `SELECT pg_create_physical_replication_slot('${slot}', true)`);
+    try {
+      // Creating the database and its table writes more WAL than the limit, all held for the slot.
+      const { url } = await database(5_000);
+      const cwd = makeProject({
+        "pgkeel.config.json": JSON.stringify({ backfill: { health: { replicationLag: false, replicationLagBytes: "1MB" } } }),
+        "db/backfills/001_bump.sql": "-- pgkeel:backfill table=t key=id batch=500 target=0\nUPDATE t SET hits = hits + 1 WHERE id BETWEEN :from AND :to;\n",
+      });
+      const run = startCli(["backfill", "--json", "--url", url], cwd);
+      await until("the backfill paused", () => throttle(run.stdout()).some((e) => e.state === "paused"));
+      const paused = throttle(run.stdout()).find((e) => e.state === "paused")!;
+      expect(paused).toMatchObject({ signal: "replication-lag-bytes", limit: 1024 ** 2 });
+      expect(paused.reason).toMatch(new RegExp(`^replication lag [\\d.]+ MB of WAL on disconnected standby \\(slot ${slot}\\) \\(limit 1\\.0 MB\\)$`));
+      // The standby comes back and catches up: its slot's restart position reaches the primary's.
+      await admin(primary!.url, `SELECT pg_replication_slot_advance('${slot}', pg_current_wal_lsn())`);
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(throttle(r.stdout).map((e) => e.state)).toContain("clear");
+      expect(await admin(url, "SELECT count(*) FILTER (WHERE hits <> 1)::int AS wrong, sum(hits)::int AS sum FROM t")).toEqual([{ wrong: 0, sum: 5_000 }]);
+    } finally {
+      await admin(primary!.url, `SELECT pg_drop_replication_slot('${slot}')`);
+    }
+  });
+
   it("a role without pg_monitor sees no lag: pgkeel says so once and does not throttle on it, rather than reading it as none", async () => {
     const { url } = await database(2_000);
     const role = `bf_plain_${process.pid}_${n}`;

@@ -40,14 +40,14 @@ export function judge(r: HealthReading, limits: HealthLimits, table: string): Fi
   const worstBy = (f: (s: HealthReading["standbys"][number]) => number | null) =>
     r.standbys.reduce<{ name: string; v: number } | undefined>((w, s) => {
       const v = f(s);
-      return v !== null && (w === undefined || v > w.v) ? { name: s.name, v } : w;
+      return v !== null && (w === undefined || v > w.v) ? { name: s.disconnected ? `disconnected standby (slot ${s.name})` : `standby ${s.name}`, v } : w;
     }, undefined);
   const lag = worstBy((s) => s.lagSeconds);
   if (lag && limits.replicationLagMs !== null) {
-    check("replication-lag", lag.v, limits.replicationLagMs / 1000, (v, l) => `replication lag ${seconds(v)} on standby ${lag.name} (limit ${seconds(l)})`);
+    check("replication-lag", lag.v, limits.replicationLagMs / 1000, (v, l) => `replication lag ${seconds(v)} on ${lag.name} (limit ${seconds(l)})`);
   }
   const lagBytes = worstBy((s) => s.lagBytes);
-  if (lagBytes) check("replication-lag-bytes", lagBytes.v, limits.replicationLagBytes, (v, l) => `replication lag ${bytes(v)} of WAL on standby ${lagBytes.name} (limit ${bytes(l)})`);
+  if (lagBytes) check("replication-lag-bytes", lagBytes.v, limits.replicationLagBytes, (v, l) => `replication lag ${bytes(v)} of WAL on ${lagBytes.name} (limit ${bytes(l)})`);
   check("lock-waiters", r.lockWaiters, limits.lockWaiters, (v, l) => `${v} ${v === 1 ? "session waits" : "sessions wait"} for a lock on ${table} (limit ${l})`);
   if (limits.autovacuum) check("autovacuum", r.autovacuum, 0, () => `autovacuum is working on ${table}`);
   check("active-sessions", r.activeSessions, limits.activeSessions, (v, l) => `${v} active sessions on the server (limit ${l})`);
@@ -58,7 +58,7 @@ export function judge(r: HealthReading, limits: HealthLimits, table: string): Fi
 export function hiddenSignals(r: HealthReading, limits: HealthLimits): string | undefined {
   const hidden: string[] = [];
   const lagOn = limits.replicationLagMs !== null || limits.replicationLagBytes !== null;
-  if (lagOn && !r.seesAll && r.standbys.some((s) => s.lagBytes === null)) hidden.push("the replication lag of its standbys");
+  if (lagOn && !r.seesAll && r.standbys.some((s) => !s.disconnected && s.lagBytes === null)) hidden.push("the replication lag of its standbys");
   if (!r.seesAll && limits.autovacuum) hidden.push("autovacuum");
   if (!r.seesAll && limits.activeSessions !== null) hidden.push("other roles' active sessions");
   if (!hidden.length) return undefined;
