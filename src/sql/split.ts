@@ -1,5 +1,6 @@
 import { parse, scan } from "./parser.js";
 import { InputError } from "../errors.js";
+import { refuseDownSection } from "./other-tools.js";
 import { SourceText } from "./text.js";
 
 /** One statement of a SQL file, as PostgreSQL's own parser split it. */
@@ -30,6 +31,13 @@ export interface ParsedSql {
 /** Splits and parses a SQL file; a syntax error becomes an InputError at the file's line and column. */
 export async function parseSqlFile(text: string, file: string): Promise<ParsedSql> {
   const source = new SourceText(text);
+  // Scanned before parsing: another tool's down marker can sit inside a statement
+  // (its tool cuts the text there), and then naming the marker beats a syntax error.
+  const scanned = await scan(text).catch(() => undefined);
+  if (scanned) {
+    const found = scanned.tokens.filter((t) => isComment(t.tokenName)).map((t) => ({ text: t.text, ...source.lineCol(source.charIndex(t.start)) }));
+    refuseDownSection(found, file);
+  }
   let tree: Awaited<ReturnType<typeof parse>>;
   try {
     tree = await parse(text);
@@ -41,7 +49,7 @@ export async function parseSqlFile(text: string, file: string): Promise<ParsedSq
     throw new InputError({ file, ...at }, /^syntax error/i.test(err.message) ? err.message : `syntax error: ${err.message}`);
   }
   // One scanner pass serves statement starts, directives and the checksum.
-  const { tokens: all } = await scan(text);
+  const { tokens: all } = scanned ?? (await scan(text));
   const code = all.filter((t) => !isComment(t.tokenName));
   const statements: Statement[] = [];
   let next = 0;
