@@ -51,11 +51,11 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
 
   fleetOptions(cli.command("backfill"), true)
     .description("run unfinished backfills in keyset batches, each batch applied exactly once")
-    .addOption(new Option("--workers <n>", "workers per backfill in this process, each on its own key range (default 1)").argParser(positiveInt("--workers")))
+    .addOption(workersOption())
     .option("--pause <name>", "pause the backfill NAME for every worker of every process (they hold before their next batch), then exit")
     .option("--resume <name>", "resume the paused backfill NAME, then exit")
     .action(async (o: FleetFlags & { workers?: number; pause?: string; resume?: string }) => {
-      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill({ workers: o.workers })));
+      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill({ workers: o.workers }), { workers: o.workers }));
       if (o.pause !== undefined || o.resume !== undefined) {
         setExit(
           await withKeel(flags(), true, async (keel, out) => {
@@ -78,10 +78,11 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
 
   fleetOptions(drift(cli.command("run").description("run the phases in order: migrate, indexes, backfill")), true)
     .option("--rebuild-changed", "rebuild indexes whose definition changed")
+    .addOption(workersOption())
     .action(async (o) => {
-      if (o.fleet) return setExit(await fleetOr(o, "run", (keel) => keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged })));
+      if (o.fleet) return setExit(await fleetOr(o, "run", (keel) => keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged }), { workers: o.workers }));
       setExit(
-        await withKeel(flags(), !o.dryRun, async (keel, out) => {
+        await withKeel({ ...flags(), workers: o.workers }, !o.dryRun, async (keel, out) => {
           if (o.dryRun) return printDryRun(keel, out, { ...driftFlags(o), run: true });
           const r = await keel.run({ ...driftFlags(o), rebuildChanged: o.rebuildChanged });
           if (flags().json) out.result(JSON.stringify({ type: "result", ...r }));
@@ -91,13 +92,18 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
     });
 
   /** The command over a fleet; --dry-run is for one database. */
-  function fleetOr(o: FleetFlags & { dryRun?: boolean }, command: string, work: (keel: Keel) => Promise<unknown>): Promise<number> {
+  function fleetOr(o: FleetFlags & { dryRun?: boolean }, command: string, work: (keel: Keel) => Promise<unknown>, extra: { workers?: number } = {}): Promise<number> {
     if (o.dryRun) {
       process.stderr.write("pgkeel: --dry-run works on one database: use it with --url (or --via) instead of --fleet\n");
       return Promise.resolve(2);
     }
-    return withFleet(flags(), o, command, work);
+    return withFleet({ ...flags(), ...extra }, o, command, work);
   }
+}
+
+/** `--workers N` of `backfill` and `run`: also sizes the connection pool. */
+function workersOption(): Option {
+  return new Option("--workers <n>", "workers per backfill in this process, each on its own key range (default: the config's workers, else 1)").argParser(positiveInt("--workers"));
 }
 
 /** `--dry-run`: the messages as they would be sent, on stdout; nothing is changed. */
