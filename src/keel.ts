@@ -264,7 +264,9 @@ export function createKeel(options: KeelOptions = {}): Keel {
       if (chooseTarget({ url: options.url, via: options.via, env: options.env ?? process.env, config, cwd }).kind === "pglite") return analyze(files, undefined, config.safety);
       const s = await session();
       const applied = named ? new Set<string>() : await lint.appliedNames(s.gw, s.names);
-      return analyze(files.filter((f) => !applied.has(f.name)), s.gw, config.safety);
+      const analysis = await analyze(files.filter((f) => !applied.has(f.name)), s.gw, config.safety);
+      // With nothing to ask the database the analysis skipped it; lint still names the server it judged for.
+      return analysis.serverVersion === undefined ? { ...analysis, serverVersion: (await s.serverVersion()).num } : analysis;
     },
     async target() {
       return (await session()).target;

@@ -113,6 +113,18 @@ describe("pgkeel lint", () => {
     expect(named.code, named.stderr).toBe(0);
   });
 
+  it("with a URL and nothing to ask the database (only new tables, a DO block, nothing pending): still names the server's version", async () => {
+    const url = await freshDatabase("safety_lint_version");
+    const [{ v }] = await admin<{ v: number }>(url, "SELECT current_setting('server_version_num')::int AS v");
+    const cwd = makeProject({ "db/migrations/001_new.sql": "CREATE TABLE fresh (id int);\nDO $$ BEGIN PERFORM 1; END $$;" });
+    const json = await runCli(["lint", "--url", url, "--format", "json"], { cwd });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ online: true, serverVersion: v });
+    const text = await runCli(["lint", "--url", url], { cwd });
+    expect(text.stdout).toContain(`0 findings (0 refusing), PostgreSQL ${Math.floor(v / 10000)}.`);
+    expect(text.stdout).not.toContain("unknown");
+  });
+
   it("config: safety.minRows raises the threshold; safety.rules turns hygiene rules on and others off; unknown ids are config errors", async () => {
     const url = await freshDatabase("safety_cfg");
     await admin(url, "CREATE TABLE accounts (id bigint PRIMARY KEY, owner text, balance int); INSERT INTO accounts SELECT g, 'o' || g, g FROM generate_series(1, 20000) g");
