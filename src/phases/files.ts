@@ -28,6 +28,7 @@ export function listPhaseFiles(dir: PhaseDir, cwd: string, exts: readonly string
     return [];
   }
   if (!statSync(dir.path).isDirectory()) throw new UsageError(`${dir.path}: not a directory`);
+  refuseFolderLayout(dir.path, cwd);
   const files = readdirSync(dir.path)
     .filter((f) => exts.includes(extname(f)) && !f.endsWith(".d.ts"))
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
@@ -43,6 +44,26 @@ export function listPhaseFiles(dir: PhaseDir, cwd: string, exts: readonly string
     seen.set(f.name, f);
   }
   return files;
+}
+
+/**
+ * Prisma keeps each migration in a folder of its own (`<name>/migration.sql`).
+ * pgkeel reads only the files directly in a phase's folder, so such a folder
+ * would read as nothing to do: refused, saying how to copy the files.
+ */
+function refuseFolderLayout(path: string, cwd: string): void {
+  const nested = readdirSync(path, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(path, e.name, "migration.sql")))
+    .map((e) => e.name)
+    .sort();
+  if (!nested.length) return;
+  const first = relative(cwd, join(path, nested[0]!, "migration.sql"));
+  throw new UsageError(
+    `${first}${nested.length > 1 ? ` (and ${nested.length - 1} more)` : ""} sits in a folder of its own, as Prisma lays migrations out: ` +
+      `pgkeel reads only the files directly in ${relative(cwd, path) || "."}, one per migration, named <name>.sql. ` +
+      `Copy each as db/migrations/<folder name>.sql (here db/migrations/${nested[0]}.sql): ` +
+      `for d in ${relative(cwd, path) || "."}/*/; do cp "$d/migration.sql" "db/migrations/$(basename "$d").sql"; done`,
+  );
 }
 
 /**

@@ -51,3 +51,24 @@ describe("a file with another tool's down section is refused, naming the marker"
     expect(r.stderr).toMatch(/20170519113745_add_password_column\.sql:7:1: .*-- \+goose Down/);
   });
 });
+
+describe("Prisma's folder layout", () => {
+  const prisma = () => {
+    const root = join(fixtures, "prisma/migrations");
+    const out: Record<string, string> = { "prisma/migrations/migration_lock.toml": readFileSync(join(root, "migration_lock.toml"), "utf8") };
+    for (const d of readdirSync(root).filter((f) => !f.endsWith(".toml"))) out[`prisma/migrations/${d}/migration.sql`] = readFileSync(join(root, d, "migration.sql"), "utf8");
+    return out;
+  };
+
+  it("a migrations folder of <name>/migration.sql is refused (exit 2) with how to copy them, not read as nothing to do", async () => {
+    const url = await freshDatabase("other_tools");
+    const cwd = makeProject(prisma());
+    for (const command of [["status", "--url", url], ["migrate", "--url", url], ["lint"]]) {
+      const r = await runCli([...command, "--migrations-dir", "prisma/migrations"], { cwd });
+      expect(r.code, `${command[0]}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/prisma\/migrations\/20231130082054_collection_headers\/migration\.sql/);
+      expect(r.stderr).toMatch(/db\/migrations\/20231130082054_collection_headers\.sql|<name>\.sql/);
+    }
+    expect(await admin(url, "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgkeel'")).toEqual([{ n: 0 }]);
+  });
+});
