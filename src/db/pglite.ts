@@ -35,8 +35,8 @@ export function pgliteDriver(dataDir: string, options: PgliteOptions = {}): Driv
       unlock ??= await lock(dataDir, options);
       mkdirSync(dataDir, { recursive: true });
       // Loaded only when used: runs against a server do not pay for it.
-      const { PGlite: Embedded } = await import("@electric-sql/pglite");
-      db = new Embedded(dataDir);
+      const [{ PGlite: Embedded }, { contribExtensions }] = await Promise.all([import("@electric-sql/pglite"), import("./pglite-extensions.js")]);
+      db = new Embedded(dataDir, { extensions: await contribExtensions() });
       await db.waitReady;
     }
     return db;
