@@ -72,3 +72,19 @@ describe("Prisma's folder layout", () => {
     expect(await admin(url, "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgkeel'")).toEqual([{ n: 0 }]);
   });
 });
+
+describe("golang-migrate's .down.sql files", () => {
+  it("are refused (exit 1) naming the file, instead of running before their .up.sql; nothing applied", async () => {
+    const url = await freshDatabase("other_tools");
+    const before = await objects(url);
+    const cwd = makeProject({
+      ...files("golang-migrate"),
+      "db/migrations/000001_create_teams.up.sql": "CREATE TABLE IF NOT EXISTS teams (id varchar(26) PRIMARY KEY, name varchar(64));",
+    });
+    const r = await runCli(["migrate", "--url", url], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/db\/migrations\/000001_create_teams\.down\.sql: .*down migration/);
+    expect(r.stderr).not.toMatch(/relation "teams" does not exist/);
+    expect(await objects(url)).toBe(before);
+  });
+});

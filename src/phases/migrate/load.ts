@@ -43,6 +43,13 @@ function loadFile(f: PhaseFile, text: string): Promise<Migration> {
 }
 
 export async function loadSql(f: PhaseFile, text = readSource(f.path, f.display)): Promise<SqlMigration> {
+  // golang-migrate's down file would run as a migration of its own, before its .up.sql (its name sorts first).
+  if (f.name.endsWith(".down")) {
+    throw new InputError(
+      { file: f.display },
+      "a golang-migrate down migration: pgkeel has no down migrations and would run this file as one of its own, before its .up.sql; delete the .down.sql files (keep the .up.sql ones)",
+    );
+  }
   const parsed = await parseSqlFile(text, f.display);
   const directives = readDirectives(parsed.leadingComments, f.display);
   if (parsed.statements.length === 0) {
