@@ -5,7 +5,7 @@ import { makeProject, runCli } from "../support/project.js";
 
 /**
  * Real histories create contrib extensions (pg_trgm, btree_gin, pgcrypto: see
- * tests/fixtures/extensions/README.md). The embedded database (no URL) is how a
+ * tests/fixtures/extensions/README.md, files written for the test). The embedded database (no URL) is how a
  * new user tries pgkeel first, so it must have them as a server would.
  */
 const fixtures = resolve(import.meta.dirname, "../fixtures/extensions");

@@ -7,8 +7,8 @@ import { makeProject, runCli } from "../support/project.js";
 /**
  * Files written for dbmate or goose hold an up and a down section in one file;
  * those tools run only the up part. pgkeel runs a whole file, so a copied file
- * would apply its down section right after its up section. Real files from real
- * projects: tests/fixtures/other-tools/README.md.
+ * would apply its down section right after its up section. Files in those tools'
+ * shapes: tests/fixtures/other-tools/README.md.
  */
 const fixtures = resolve(import.meta.dirname, "../fixtures/other-tools");
 const files = (tool: string, only?: string) =>
@@ -30,16 +30,16 @@ describe("a file with another tool's down section is refused, naming the marker"
     const cwd = makeProject(files("dbmate"));
     const r = await runCli(["migrate", "--url", url], { cwd });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/db\/migrations\/20211026204222_create_upchieve_schema\.sql:4:1: .*-- migrate:down/);
+    expect(r.stderr).toMatch(/db\/migrations\/20240101000000_create_shop_schema\.sql:4:1: .*-- migrate:down/);
     expect(r.stderr).toMatch(/dbmate/);
     expect(await objects(url)).toBe(before);
   });
 
   it("dbmate: a marker inside a statement is named, not reported as a syntax error", async () => {
-    const cwd = makeProject(files("dbmate", "20211026205335"));
+    const cwd = makeProject(files("dbmate", "20240101000100"));
     const r = await runCli(["lint"], { cwd });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/20211026205335_create_cities_table\.sql:12:5: .*-- migrate:down/);
+    expect(r.stderr).toMatch(/20240101000100_create_regions_table\.sql:12:5: .*-- migrate:down/);
     expect(r.stderr).not.toMatch(/syntax error/);
   });
 
@@ -48,7 +48,7 @@ describe("a file with another tool's down section is refused, naming the marker"
     const cwd = makeProject(files("goose"));
     const r = await runCli(["status", "--url", url], { cwd });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/20170519113745_add_password_column\.sql:7:1: .*-- \+goose Down/);
+    expect(r.stderr).toMatch(/20240102000000_add_password_column\.sql:7:1: .*-- \+goose Down/);
   });
 });
 
@@ -66,8 +66,8 @@ describe("Prisma's folder layout", () => {
     for (const command of [["status", "--url", url], ["migrate", "--url", url], ["lint"]]) {
       const r = await runCli([...command, "--migrations-dir", "prisma/migrations"], { cwd });
       expect(r.code, `${command[0]}: ${r.stderr}`).toBe(2);
-      expect(r.stderr).toMatch(/prisma\/migrations\/20231130082054_collection_headers\/migration\.sql/);
-      expect(r.stderr).toMatch(/db\/migrations\/20231130082054_collection_headers\.sql|<name>\.sql/);
+      expect(r.stderr).toMatch(/prisma\/migrations\/20240103000000_add_headers\/migration\.sql/);
+      expect(r.stderr).toMatch(/db\/migrations\/20240103000000_add_headers\.sql|<name>\.sql/);
     }
     expect(await admin(url, "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgkeel'")).toEqual([{ n: 0 }]);
   });
