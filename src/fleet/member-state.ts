@@ -49,15 +49,22 @@ export async function record(s: Session, key: string, runner: string, r: MemberR
   );
 }
 
-/** The last record of `key` on this member, if any; reads only. */
-export async function lastRecord(s: Session, key: string): Promise<MemberRecord | undefined> {
-  const [row] = await orNoState(s.gw.query<{ state: "done" | "failed"; exit: number; error: string | null }>("read the fleet's record", `SELECT state, exit, error FROM ${table(s)} WHERE key = $1`, [key]), []);
+/** The latest record of any of `keys` on this member (by when it was written), if any; reads only. */
+export async function lastRecord(s: Session, keys: readonly string[]): Promise<MemberRecord | undefined> {
+  const [row] = await orNoState(
+    s.gw.query<{ state: "done" | "failed"; exit: number; error: string | null }>("read the fleet's record", `SELECT state, exit, error FROM ${table(s)} WHERE key = ANY($1) ORDER BY at DESC LIMIT 1`, [keys]),
+    [],
+  );
   return row && { state: row.state, exit: row.exit, ...(row.error !== null && { error: row.error }) };
 }
 
-/** The fleet runner holding this member's claim for `key`, if any; reads only. */
-export async function claimHolder(s: Session, key: string): Promise<string | undefined> {
-  return orNoState(s.claims.holder(`fleet:${key}`), undefined);
+/** A fleet runner holding this member's claim for any of `keys`, if any; reads only. */
+export async function claimHolder(s: Session, keys: readonly string[]): Promise<string | undefined> {
+  for (const key of keys) {
+    const holder = await orNoState(s.claims.holder(`fleet:${key}`), undefined);
+    if (holder) return holder;
+  }
+  return undefined;
 }
 
 /** A held member claim: renewed in the background until released. */

@@ -25,18 +25,24 @@ export type MemberStatus = MemberRef & {
   readonly backfills: KeelStatus["backfills"];
 };
 
+/** The commands a fleet runs; each records its outcome on a member under its own key. */
+const fleetCommands = ["run", "migrate", "indexes", "backfill"];
+
 /**
  * `status --fleet`: every member's migrations, indexes and backfills and its
  * state: done, pending, running (a fleet runner holds it), failed (drift now, or
  * its last fleet run failed: with that run's error), or unreachable. Reads only.
+ * "Its last fleet run" is the latest of any command for these files: a member
+ * whose `indexes --fleet` failed is failed, not pending.
  */
-export async function fleetStatus(opts: Omit<FleetOptions, "onEvent" | "haltAfter">, command = "run"): Promise<{ members: MemberStatus[]; exit: number }> {
+export async function fleetStatus(opts: Omit<FleetOptions, "onEvent" | "haltAfter">): Promise<{ members: MemberStatus[]; exit: number }> {
   const members = await readEach<MemberStatus>(opts, async (m, keel) => {
     const s = await sessionOf(keel);
     const status = await keel.status();
-    const key = `${command}:${projectDigest({ migrations: s.migrationsDir.path, indexes: s.indexesDir.path, backfills: s.backfillsDir.path })}`;
+    const digest = projectDigest({ migrations: s.migrationsDir.path, indexes: s.indexesDir.path, backfills: s.backfillsDir.path });
+    const keys = fleetCommands.map((c) => `${c}:${digest}`);
     const check = checkStatus(status);
-    const [last, holder] = check.code === 0 ? [undefined, undefined] : await Promise.all([lastRecord(s, key), claimHolder(s, key)]);
+    const [last, holder] = check.code === 0 ? [undefined, undefined] : await Promise.all([lastRecord(s, keys), claimHolder(s, keys)]);
     const base = { ...ref(m), migrations: status.migrations, indexes: status.indexes, backfills: status.backfills };
     if (check.code === 0) return { ...base, state: "done" as const, exit: 0 };
     if (check.code === 4) return { ...base, state: "failed" as const, exit: 4, error: check.why };
