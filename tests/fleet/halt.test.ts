@@ -52,6 +52,13 @@ describe("fleet --halt-after in a later wave", () => {
     // Member 5 applied its first migrations before the one that raised; member 6 was refused before any.
     expect((await admin<{ n: number }>(urls[5]!, "SELECT count(*)::int AS n FROM ledger WHERE tag = 'h'"))[0]!.n).toBe(1);
     expect((await stateOf(urls[6]!)).ledger).toBeNull();
+    // status --fleet: the two failures with their exits, the members never started pending.
+    const st = await runCli(["status", "--fleet", "dbs", "--json"], { cwd: dir });
+    expect(st.code, st.stderr).toBe(0);
+    const members = (JSON.parse(st.stdout) as { members: { state: string; exit: number }[] }).members;
+    expect(members.map((m) => `${m.state} ${m.exit}`)).toEqual([...Array(5).fill("done 0"), "failed 1", "failed 6", ...Array(5).fill("pending 0")]);
+    // Reading status gave the members never started no pgkeel state either.
+    for (const url of urls.slice(7)) expect(await stateOf(url)).toEqual({ state: null, ledger: null });
 
     // Fix each cause in its database; the files stay as they were.
     await admin(urls[5]!, "DROP TABLE poison");
