@@ -87,4 +87,26 @@ describe("fleet soak", () => {
     expect(all.at(-1)).toMatchObject({ type: "fleet-done", exit: 0, counts: { done: 5, skipped: 1 } });
     for (const url of urls) expect(await onceCheck(url, "s")).toEqual({ ledger: 1, wrong: 0, rows: 120 });
   });
+
+  it("a soak past setTimeout's limit (about 24.8 days) still holds the next wave", async () => {
+    const own = await fleetDatabases("fleetlongsoak", 3);
+    const dir = makeProject(fleetFiles("l"));
+    writeConfig(dir, { fleets: { dbs: { urls: own, canary: 1, soak: "30d" } } });
+    let seen: (string | null)[] = [];
+    const stopped = await runCli(["run", "--fleet", "dbs", "--json"], {
+      cwd: dir,
+      killSignal: "SIGTERM",
+      killWhen: async ({ stdout }) => {
+        if (!events(stdout).some((e) => e.type === "soak")) return false;
+        seen = await Promise.all(own.map(fleetRecord));
+        return true;
+      },
+    });
+    const ev = events(stopped.stdout) as Ev[];
+    expect(ev.filter((e) => e.type === "wave-start").map((e) => e.wave)).toEqual(["canary"]);
+    expect(seen).toEqual(["done", null, null]);
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(ev.find((e) => e.type === "soak")).toMatchObject({ after: "canary", ms: 30 * 86_400_000 });
+    expect(ev.at(-1)).toMatchObject({ type: "fleet-done", exit: 143, counts: { done: 1, pending: 2 } });
+  });
 });
