@@ -64,7 +64,8 @@ export async function openFleet(name: string, keel: KeelOptions, runner: string)
 /**
  * Takes every member of the fleet through `work` (one command of the single-
  * database keel), wave by wave: a wave starts only when the one before it ended
- * without a failed member (after the soak time); within a wave, members run up to
+ * without a failed member and under `haltAfter` failed or unreachable ones (after
+ * the soak time); within a wave, members run up to
  * the overall and per-host caps, and once `haltAfter` members failed no new one
  * starts while running ones finish. Members another fleet runner holds are
  * visited again until done, so every runner ends when the fleet does.
@@ -87,7 +88,10 @@ export async function runFleet(opts: FleetOptions, command: string, work: FleetW
     await runWave(wave, slots, (m) => runMember(m, { ...memberRun, onEvent: (event) => forward(m, event) }, work), outcomes, failed, emit, stop);
     const bad = wave.members.filter((m) => ["failed", "unreachable"].includes(outcomes.get(m)?.state ?? "")).length;
     emit({ type: "wave-done", wave: wave.name, failed: bad });
-    if (bad) {
+    // A member whose run failed says the change is wrong: no later wave. One that could not
+    // be reached says nothing about the change: it stops later waves only through haltAfter.
+    const failedRun = wave.members.some((m) => outcomes.get(m)?.state === "failed");
+    if (failedRun || failed() >= wave.haltAfter) {
       if (i < waves.length - 1) emit({ type: "halt", reason: `${wave.name} ended with ${bad} failed member${bad === 1 ? "" : "s"}: no later wave starts` });
       break;
     }

@@ -16,8 +16,9 @@ export interface Wave {
  * schema), then each wave of the config taking the next members not yet run: a
  * count, or a percentage of the whole fleet (rounded up). Whatever the waves leave
  * over forms a last wave. `haltAfter` (flag or config) holds for every wave;
- * without it the canary halts at its first failure and later waves never do
- * (a later wave still only starts when the one before had none).
+ * without it the canary halts at its first failed or unreachable member and later
+ * waves never do (a later wave still only starts when no member of the one before
+ * failed; an unreachable member does not count there).
  */
 export function planWaves(members: readonly Member[], fleet: FleetConfig, at: string, haltAfter?: number): Wave[] {
   const canary = pickCanary(members, fleet.canary ?? 1, at);

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { admin } from "../support/db.js";
+import { freePort } from "../support/servers.js";
 import { makeProject, runCli } from "../support/project.js";
 import { events, fleetDatabases, fleetFiles, onceCheck, writeConfig } from "./support.js";
 
@@ -74,5 +75,43 @@ describe("fleet --halt-after in a later wave", () => {
       expect(await onceCheck(url, "h")).toEqual({ ledger: 1, wrong: 0, rows: 120 });
       expect(await builds(url)).toBe(1);
     }
+  });
+});
+
+/**
+ * README: unreachable members "stop no other member unless --halt-after says so".
+ * One in wave 1 (not the canary, whose halt-after is 1 by default): later waves
+ * still run; with --halt-after 1 they do not.
+ */
+describe("fleet with an unreachable member after the canary", () => {
+  let urls: string[] = [];
+  let members: string[] = [];
+
+  beforeAll(async () => {
+    urls = await fleetDatabases("fleetgone", 6);
+    const down = `postgres://app:pw@127.0.0.1:${await freePort()}/gone`;
+    members = [urls[0]!, urls[1]!, down, ...urls.slice(2)];
+  });
+
+  it("later waves still run without --halt-after; with --halt-after 1 they do not start", async () => {
+    const config = { maxRetries: 2, retryCapMs: 50, fleets: { dbs: { urls: members, canary: 1, waves: [3, "100%"] } } };
+    const dir = makeProject(fleetFiles("u"));
+    writeConfig(dir, config);
+    const r = await runCli(["run", "--fleet", "dbs", "--json"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(3);
+    const ev = events(r.stdout);
+    expect(ev.filter((e) => e.type === "wave-start").map((e) => e.wave)).toEqual(["canary", "wave 1", "wave 2"]);
+    expect(ev.at(-1)).toMatchObject({ type: "fleet-done", exit: 3, counts: { done: 6, unreachable: 1, failed: 0, pending: 0 } });
+    for (const url of urls) expect(await onceCheck(url, "u")).toEqual({ ledger: 1, wrong: 0, rows: 120 });
+
+    // New work; --halt-after 1 counts the unreachable member: wave 2 never starts.
+    const dir2 = makeProject({ ...fleetFiles("u"), ...fleetFiles("v") });
+    writeConfig(dir2, config);
+    const halted = await runCli(["run", "--fleet", "dbs", "--json", "--halt-after", "1"], { cwd: dir2 });
+    expect(halted.code, halted.stderr).toBe(3);
+    const hev = events(halted.stdout);
+    expect(hev.filter((e) => e.type === "wave-start").map((e) => e.wave)).toEqual(["canary", "wave 1"]);
+    expect(hev.at(-1)).toMatchObject({ type: "fleet-done", exit: 3, counts: { done: 3, unreachable: 1, pending: 3 } });
+    for (const url of urls.slice(3)) expect((await admin<{ n: number }>(url, "SELECT count(*)::int AS n FROM ledger WHERE tag = 'v'"))[0]!.n).toBe(0);
   });
 });
