@@ -69,7 +69,8 @@ describe("fleet soak", () => {
     // Still nothing on the members after the canary.
     expect(await Promise.all(urls.map(fleetRecord))).toEqual(["done", null, null, null, null, null]);
 
-    // A soak of 1s (the config is not part of what a member records as done).
+    // A soak of 1s (the config is not part of what a member records as done). The canary
+    // is done before, and its soak is served again: the stopped run never finished it.
     writeConfig(dir, config("1s"));
     const rerun = await runCli(["run", "--fleet", "dbs", "--json"], { cwd: dir });
     expect(rerun.code, rerun.stderr).toBe(0);
