@@ -74,6 +74,14 @@ describe("fleet indexes and backfill on their own", () => {
     expect(events(indexesAgain.stdout).at(-1)).toMatchObject({ type: "fleet-done", exit: 0, counts: { done: 1, skipped: 7, failed: 0, pending: 0 } });
     for (const [i, url] of urls.entries()) expect({ i, ...(await memberState(url)) }).toEqual({ i, builds: i === 4 ? 2 : 1, index: true, wrong: 120, bumped: 0 });
 
+    // --pause and --resume act on one database's backfill: with --fleet they are refused, and no backfill runs.
+    for (const flag of ["--pause", "--resume"]) {
+      const refused = await runCli(["backfill", "--fleet", "dbs", flag, "p_2_bump"], { cwd: dir });
+      expect(refused.code, refused.stderr + refused.stdout).toBe(2);
+      expect(refused.stderr).toContain(`${flag} works on one database`);
+    }
+    for (const url of urls) expect((await memberState(url)).bumped).toBe(0);
+
     const backfill = await runCli(["backfill", "--fleet", "dbs"], { cwd: dir });
     expect(backfill.code, backfill.stderr + backfill.stdout).toBe(1);
     expect(backfill.stdout).toMatch(/^failed\s+1\s+postgres:\/\/\S+fleetphases_\d+_5  .*no_77/m);

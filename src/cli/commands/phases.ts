@@ -55,7 +55,15 @@ export function registerPhases({ cli, flags, setExit }: CommandHost): void {
     .option("--pause <name>", "pause the backfill NAME for every worker of every process (they hold before their next batch), then exit")
     .option("--resume <name>", "resume the paused backfill NAME, then exit")
     .action(async (o: FleetFlags & { workers?: number; pause?: string; resume?: string }) => {
-      if (o.fleet) return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill({ workers: o.workers }), { workers: o.workers }));
+      if (o.fleet) {
+        // Pausing is one database's switch; without this a fleet would run the backfill it meant to pause.
+        const flag = o.pause !== undefined ? "--pause" : o.resume !== undefined ? "--resume" : undefined;
+        if (flag) {
+          process.stderr.write(`pgkeel: ${flag} works on one database: use it with --url (or --via) instead of --fleet\n`);
+          return setExit(2);
+        }
+        return setExit(await fleetOr(o, "backfill", (keel) => keel.backfill({ workers: o.workers }), { workers: o.workers }));
+      }
       if (o.pause !== undefined || o.resume !== undefined) {
         setExit(
           await withKeel(flags(), true, async (keel, out) => {
