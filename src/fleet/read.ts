@@ -53,12 +53,29 @@ export async function fleetStatus(opts: Omit<FleetOptions, "onEvent" | "haltAfte
   return { members, exit: mostSerious(members.map((m) => m.exit)) };
 }
 
-/** `plan --fleet`: what `run` would do on each member. Reads only. */
-export async function fleetPlan(opts: Omit<FleetOptions, "onEvent" | "haltAfter">): Promise<{ members: (MemberRef & { state: string; exit: number; error?: string; statements: PlannedStatement[] })[]; exit: number }> {
-  const members = await readEach(
+/** One member in `plan --fleet`: its statements, and its `--check` verdict as the single-database plan gives it. */
+export type MemberPlan = MemberRef & {
+  readonly state: string;
+  readonly exit: number;
+  readonly error?: string;
+  readonly statements: PlannedStatement[];
+  /** 4 drift, 6 a pending statement would be refused as unsafe, 7 pending, 0 nothing to do. */
+  readonly check: 0 | 4 | 6 | 7;
+  readonly why: string;
+};
+
+/** `plan --fleet`: what `run` would do on each member, and each member's `--check` verdict. Reads only. */
+export async function fleetPlan(opts: Omit<FleetOptions, "onEvent" | "haltAfter">): Promise<{ members: MemberPlan[]; exit: number }> {
+  const members = await readEach<MemberPlan>(
     opts,
-    async (m, keel) => ({ ...ref(m), state: "read", exit: 0, statements: await keel.plan() }),
-    (m, state, exit, error) => ({ ...ref(m), state, exit, error, statements: [] }),
+    async (m, keel) => {
+      const statements = await keel.plan();
+      const { code, why } = checkStatus(await keel.status());
+      const unsafe = statements.flatMap((p) => p.findings ?? []).filter((f) => f.level === "error" && f.allowed === undefined).length;
+      const check = code === 7 && unsafe ? 6 : code;
+      return { ...ref(m), state: "read", exit: 0, statements, check, why: check === 6 ? `check: ${unsafe} pending statement${unsafe === 1 ? "" : "s"} would be refused as unsafe (exit 6)` : why };
+    },
+    (m, state, exit, error) => ({ ...ref(m), state, exit, error, statements: [], check: 0, why: "" }),
   );
   return { members, exit: mostSerious(members.map((m) => m.exit)) };
 }

@@ -20,7 +20,11 @@ export function registerPlan({ cli, flags, setExit }: CommandHost): void {
                 for (const st of m.statements) out.result(`  ${st.file} line ${st.line}: ${st.kind}, lock ${st.lock}${st.warnings.length ? ` (${st.warnings.length} warning${st.warnings.length === 1 ? "" : "s"})` : ""}`);
               }
             if (p.exit) return p.exit;
-            return o.check && p.members.some((m) => m.statements.length) ? 7 : 0;
+            if (!o.check) return 0;
+            // As the single-database gate: drift first, then unsafe, then pending; each member's reason on stderr.
+            for (const m of p.members) if (m.check) out.log(`${m.schema === undefined ? m.target : `${m.schema} (${m.target})`}: ${m.why}`);
+            const codes = p.members.map((m) => m.check);
+            return ([4, 6, 7] as const).find((c) => codes.includes(c)) ?? 0;
           }),
         );
       }
