@@ -15,6 +15,21 @@ async function fleetRecord(url: string): Promise<string | null> {
   return r?.state ?? "started";
 }
 
+/** `run --fleet dbs`, stopped with SIGTERM once its soak began; every member's fleet record as it was then. */
+async function stopInSoak(dir: string, urls: string[]) {
+  let seen: (string | null)[] = [];
+  const stopped = await runCli(["run", "--fleet", "dbs", "--json"], {
+    cwd: dir,
+    killSignal: "SIGTERM",
+    killWhen: async ({ stdout }) => {
+      if (!events(stdout).some((e) => e.type === "soak")) return false;
+      seen = await Promise.all(urls.map(fleetRecord));
+      return true;
+    },
+  });
+  return { stopped, seen };
+}
+
 type Ev = { type: string; wave?: string; after?: string; time: string; member?: { target: string } };
 
 /**
@@ -49,17 +64,7 @@ describe("fleet soak", () => {
   it("during the soak the wave before is done and the next has not started; SIGTERM ends the soak, the rerun soaks after each wave and finishes", async () => {
     const dir = makeProject({ ...failing, ...fleetFiles("s") });
     writeConfig(dir, config("1h"));
-    let seen: (string | null)[] = [];
-    const stopped = await runCli(["run", "--fleet", "dbs", "--json"], {
-      cwd: dir,
-      killSignal: "SIGTERM",
-      // Once the soak began: read every member's fleet record, then stop the runner.
-      killWhen: async ({ stdout }) => {
-        if (!events(stdout).some((e) => e.type === "soak")) return false;
-        seen = await Promise.all(urls.map(fleetRecord));
-        return true;
-      },
-    });
+    const { stopped, seen } = await stopInSoak(dir, urls);
     expect(seen).toEqual(["done", null, null, null, null, null]);
     expect(stopped.code, stopped.stderr).toBe(143);
     const ev = events(stopped.stdout) as Ev[];
@@ -93,16 +98,7 @@ describe("fleet soak", () => {
     const own = await fleetDatabases("fleetlongsoak", 3);
     const dir = makeProject(fleetFiles("l"));
     writeConfig(dir, { fleets: { dbs: { urls: own, canary: 1, soak: "30d" } } });
-    let seen: (string | null)[] = [];
-    const stopped = await runCli(["run", "--fleet", "dbs", "--json"], {
-      cwd: dir,
-      killSignal: "SIGTERM",
-      killWhen: async ({ stdout }) => {
-        if (!events(stdout).some((e) => e.type === "soak")) return false;
-        seen = await Promise.all(own.map(fleetRecord));
-        return true;
-      },
-    });
+    const { stopped, seen } = await stopInSoak(dir, own);
     const ev = events(stopped.stdout) as Ev[];
     expect(ev.filter((e) => e.type === "wave-start").map((e) => e.wave)).toEqual(["canary"]);
     expect(seen).toEqual(["done", null, null]);
