@@ -9,6 +9,8 @@ import { rules } from "./rules/index.js";
 import { activeRules, minRowsOf, type SafetyConfig } from "./settings.js";
 import { exprSql, key, sameTable, tableOf, tableSql, typeSql, unwrap } from "./sql.js";
 import { statementLocks } from "./statement-locks.js";
+import { doBlockBody, type DoBlockBody } from "./do-blocks.js";
+import type { Statement } from "../sql/split.js";
 import type { Finding, LockMode, StatementContext, TableFacts, TableName } from "./types.js";
 
 /** One pending statement as analysed: the locks it takes on which tables (for `plan`). */
@@ -48,7 +50,9 @@ export async function analyze(migrations: readonly AnalysisInput[], gw: Gateway 
   const active = activeRules(rules, config);
   const minRows = minRowsOf(config);
   const questions: Questions = { version: false, tables: [], indexes: [], functions: [], typeChanges: new Map() };
-  const offline = walk(migrations, active, undefined, new Map(), minRows, questions);
+  const blocks = await doBlocks(migrations);
+  const walk = (facts: DbFacts | undefined, probes: Map<string, { rewrites: boolean | undefined; from?: string }>, q?: Questions) => walkAll(migrations, blocks, active, facts, probes, minRows, q);
+  const offline = walk(undefined, new Map(), questions);
   if (!gw) return { online: false, minRows, ...offline };
   // Nothing to ask (only tables this run creates, say): no round trip at all.
   if (!questions.version && !questions.tables.length && !questions.indexes.length && !questions.functions.length && !questions.typeChanges.size) {
@@ -61,7 +65,20 @@ export async function analyze(migrations: readonly AnalysisInput[], gw: Gateway 
     if (!from) continue;
     probes.set(k, { from: from.type, rewrites: await typeChangeRewrites(gw, facts.serverVersion, q.column, from, q.to, q.using) });
   }
-  return { online: true, serverVersion: facts.serverVersion, minRows, ...walk(migrations, active, facts, probes, minRows) };
+  return { online: true, serverVersion: facts.serverVersion, minRows, ...walk(facts, probes) };
+}
+
+/** The static SQL of every PL/pgSQL DO block among the pending statements, parsed once for both passes. */
+async function doBlocks(migrations: readonly AnalysisInput[]): Promise<Map<Statement, DoBlockBody>> {
+  const out = new Map<Statement, DoBlockBody>();
+  for (const m of migrations) {
+    if (m.kind !== "sql") continue;
+    for (const s of m.statements) {
+      const body = s.kind === "DoStmt" ? await doBlockBody(s) : undefined;
+      if (body) out.set(s, body);
+    }
+  }
+  return out;
 }
 
 function createdBy(s: { kind: string; node: Record<string, unknown> }): TableName | undefined {
@@ -70,8 +87,9 @@ function createdBy(s: { kind: string; node: Record<string, unknown> }): TableNam
   return undefined;
 }
 
-function walk(
+function walkAll(
   migrations: readonly AnalysisInput[],
+  blocks: ReadonlyMap<Statement, DoBlockBody>,
   active: ReturnType<typeof activeRules>,
   facts: DbFacts | undefined,
   probes: Map<string, { rewrites: boolean | undefined; from?: string }>,
@@ -101,8 +119,10 @@ function walk(
           return { table: tableSql(l.table), mode: l.mode, isNew, oid: isNew ? undefined : facts?.tables.get(key(state.original(l.table)))?.oid };
         }),
       });
-      for (const { rule, level } of active) {
-        for (const match of rule.check(s, ctx)) {
+      // A DO block is judged by the statements it runs (its own static SQL), each at its line.
+      const judged = blocks.get(s)?.statements ?? [s];
+      for (const j of judged) {
+        for (const { rule, level } of active) for (const match of rule.check(j, ctx)) {
           const tf = match.table ? ctx.table(match.table) : undefined;
           if (tf?.state === "new") continue;
           if (match.sizeMatters && tf?.state === "existing" && tf.rows === 0) continue;
@@ -112,8 +132,8 @@ function walk(
             rule: rule.id,
             level: level === "error" && small ? "warning" : level,
             file: m.file,
-            line: s.line,
-            column: s.column,
+            line: j.line,
+            column: j.column,
             migration: m.name,
             statement: index,
             table: match.table && tableSql(match.table),
@@ -123,11 +143,11 @@ function walk(
             message: match.message,
             fix: match.fix,
             ...(allowed && { allowed: allowed.reason }),
-            sql: s.text,
+            sql: j.text,
           });
         }
+        state.apply(j);
       }
-      state.apply(s);
     });
   }
   return { findings, statements, notAnalysed };

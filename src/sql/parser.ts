@@ -39,3 +39,8 @@ export async function parse(text: string): ReturnType<typeof import("libpg-query
 export async function scan(text: string): ReturnType<typeof import("libpg-query").scan> {
   return (await (lib ??= load())).scan(text);
 }
+
+/** PostgreSQL's PL/pgSQL parser: the JSON tree of a `CREATE FUNCTION ... LANGUAGE plpgsql` body. */
+export async function parsePlPgSql(text: string): Promise<unknown> {
+  return (await (lib ??= load())).parsePlPgSQL(text);
+}
