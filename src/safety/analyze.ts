@@ -178,8 +178,9 @@ function context(
     indexTable(index) {
       const inRun = state.indexTable(index);
       if (inRun) return inRun;
-      questions?.indexes.push(index);
-      const d = facts?.indexTables.get(key(index));
+      const original = state.originalIndex(index);
+      questions?.indexes.push(original);
+      const d = facts?.indexTables.get(key(original));
       return d && (d.visible ? { name: d.name } : { schema: d.schema, name: d.name });
     },
     provesNotNull(t, column) {

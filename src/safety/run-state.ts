@@ -20,6 +20,8 @@ export class RunState {
   private notValidHere = new Map<string, string>();
   /** Indexes created in this run -> their table. */
   private readonly indexes = new Map<string, TableName>();
+  /** New name -> the name an existing index had before this run renamed it. */
+  private readonly indexRenamedFrom = new Map<string, TableName>();
 
   /** Call at the start of each migration: "same migration" facts reset. */
   startMigration(): void {
@@ -49,6 +51,11 @@ export class RunState {
     return this.indexes.get(key(index));
   }
 
+  /** The name to ask the database about: where an index renamed in this run came from. */
+  originalIndex(index: TableName): TableName {
+    return this.indexRenamedFrom.get(key(index)) ?? index;
+  }
+
   /** Records what `s` does, after the rules have judged it. */
   apply(s: Statement): void {
     const n = s.node;
@@ -64,6 +71,13 @@ export class RunState {
       const to: TableName = { schema: from.schema, name: String(n.newname) };
       if (this.isNew(from)) this.create(to);
       else this.renamedFrom.set(key(to), this.original(from));
+    }
+    if (s.kind === "RenameStmt" && n.renameType === "OBJECT_INDEX") {
+      const from = tableOf(n.relation);
+      const to: TableName = { schema: from.schema, name: String(n.newname) };
+      const table = this.indexes.get(key(from));
+      if (table) this.indexes.set(key(to), table);
+      else this.indexRenamedFrom.set(key(to), this.originalIndex(from));
     }
     if (s.kind === "AlterTableStmt") {
       const t = tableOf(n.relation);
