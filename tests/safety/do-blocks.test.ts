@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { admin, freshDatabase } from "../support/db.js";
+import { admin } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
+import { postsTable } from "./support.js";
 
 /**
  * Hand-written histories guard DDL with DO blocks (fider's `DO $$ BEGIN IF ...
@@ -17,13 +18,6 @@ const guarded = [
   "  EXECUTE format('ALTER TABLE %I ADD COLUMN slug text', 'posts');",
   "END $$;",
 ].join("\n");
-
-async function postsTable(prefix: string): Promise<string> {
-  const url = await freshDatabase(prefix);
-  await admin(url, "CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts SELECT g, 'post ' || g FROM generate_series(1, 20000) g");
-  await admin(url, "ANALYZE posts");
-  return url;
-}
 
 describe("DO blocks", () => {
   it("a SET NOT NULL inside a DO block on a 20,000-row table: lint finds it at its line with its lock, migrate refuses it (exit 6), an allow lets it run", async () => {

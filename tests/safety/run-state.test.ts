@@ -1,18 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { admin, freshDatabase } from "../support/db.js";
 import { makeProject, runCli } from "../support/project.js";
+import { postsTable } from "./support.js";
 
 /** What earlier statements of the run did decides how a later one is judged (src/safety/run-state.ts). */
-async function postsTable(prefix: string): Promise<string> {
-  const url = await freshDatabase(prefix);
-  await admin(url, "CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts SELECT g, 'post ' || g FROM generate_series(1, 20000) g; CREATE INDEX posts_title_idx ON posts (title)");
-  await admin(url, "ANALYZE posts");
-  return url;
-}
 
 describe("an index renamed earlier in the run", () => {
   it("is judged as the index it was: dropping it without CONCURRENTLY on a 20,000-row table is found, with the table's lock", async () => {
-    const url = await postsTable("renamed_index");
+    const url = await postsTable("renamed_index", "CREATE INDEX posts_title_idx ON posts (title)");
     const cwd = makeProject({
       "db/migrations/001_rename.sql": "ALTER INDEX posts_title_idx RENAME TO posts_title_old_idx;\n",
       "db/migrations/002_drop.sql": "DROP INDEX posts_title_old_idx;\n",

@@ -7,6 +7,7 @@ import { mustRunOutsideTransaction } from "../../src/sql/classify.js";
 import { readAllows, readDirectives } from "../../src/sql/directives.js";
 import { parseSqlFile } from "../../src/sql/split.js";
 import { ruleIds } from "../../src/safety/rules/index.js";
+import { admin, freshDatabase } from "../support/db.js";
 
 /** The file of issue 10's "done when" (a 50,000-row `leads`, `lead_notes` referencing it). */
 export const issueStatements = [
@@ -76,4 +77,12 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A fresh database with an analysed 20,000-row `posts (id, title)`, and what `extra` adds to it. */
+export async function postsTable(prefix: string, extra = ""): Promise<string> {
+  const url = await freshDatabase(prefix);
+  await admin(url, `CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts SELECT g, 'post ' || g FROM generate_series(1, 20000) g; ${extra}`);
+  await admin(url, "ANALYZE posts");
+  return url;
 }
