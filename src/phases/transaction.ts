@@ -21,6 +21,14 @@ export function openTransaction(c: Pick<PhaseContext, "idleTimeout">, implicit =
 }
 
 /**
+ * A one-message read of the user's table (an implicit transaction): READ COMMITTED
+ * stated, and a wait for the table's lock limited to `lockTimeout`.
+ */
+export function implicitUnderLockTimeout(lockTimeout: string): string[] {
+  return ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${quoteLiteral(lockTimeout)}`];
+}
+
+/**
  * Waiting behind another runner is never an error, whatever the role's or the
  * database's `lock_timeout` and `statement_timeout`: both off until the work's own
  * limits are set after the wait.

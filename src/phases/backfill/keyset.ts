@@ -3,6 +3,7 @@ import type { Gateway, UnitContext } from "../../gateway/gateway.js";
 import type { Backfill } from "./declared.js";
 import { quoteLiteral } from "../../state/quote.js";
 import { readUnlessLocked } from "./table-read.js";
+import { implicitUnderLockTimeout } from "../transaction.js";
 
 /** The backfill's table and key as the catalog describes them. */
 export interface KeyInfo {
@@ -134,7 +135,7 @@ export function readNextBatch(row: { next_from?: string | null; next_to?: string
  */
 export async function nextBatch(db: Pick<UnitContext, "rows">, key: KeyInfo, w: Window, size: number, lockTimeout: string): Promise<Batch | undefined> {
   const [row] = await db.rows<{ next_from: string | null; next_to: string | null; next_n: number }>(
-    ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${quoteLiteral(lockTimeout)}`, nextBatchSql(key, w, size)].join(";\n"),
+    [...implicitUnderLockTimeout(lockTimeout), nextBatchSql(key, w, size)].join(";\n"),
   );
   return readNextBatch(row);
 }

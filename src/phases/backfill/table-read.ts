@@ -1,5 +1,5 @@
 import type { Gateway } from "../../gateway/gateway.js";
-import { quoteLiteral } from "../../state/quote.js";
+import { implicitUnderLockTimeout } from "../transaction.js";
 
 /**
  * A read of the user's table before the first batch (the row estimate of a table
@@ -15,7 +15,7 @@ export async function readUnlessLocked<R>(gw: Gateway, name: string, lockTimeout
     name,
     run: async (ctx) => {
       try {
-        return await ctx.rows<R>(["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${quoteLiteral(lockTimeout)}`, sql].join(";\n"));
+        return await ctx.rows<R>([...implicitUnderLockTimeout(lockTimeout), sql].join(";\n"));
       } catch (e) {
         if ((e as { code?: unknown }).code === "55P03") return undefined;
         throw e;
