@@ -22,13 +22,9 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { startServer } from "./servers.js";
+import { arg } from "./args.js";
 
 const run = promisify(execFile);
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const rows = Number(arg("rows", "1000000"));
 const runs = Number(arg("runs", "3"));
 const workerCounts = arg("workers", "1,2,4").split(",").map(Number);

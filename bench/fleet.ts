@@ -20,13 +20,9 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { startEmbedded } from "../tests/support/servers.js";
+import { arg } from "./args.js";
 
 const run = promisify(execFile);
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const members = Number(arg("members", "200"));
 const perHost = Number(arg("per-host", "32"));
 // The loop's cost is one process per database, one after another: linear in the databases,

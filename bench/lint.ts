@@ -16,14 +16,10 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { startEmbedded } from "../tests/support/servers.js";
 import { handwrittenHistory, prismaHistory, type HistoryFile } from "./histories.js";
+import { arg } from "./args.js";
 
 /** The CLI without a DATABASE_URL: an empty one is refused (it would name no database). */
 const { DATABASE_URL: _unused, ...noUrl } = process.env;
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const n = Number(arg("n", "500"));
 const runs = Number(arg("runs", "3"));
 const cli = resolve(import.meta.dirname, "../dist/cli/main.js");

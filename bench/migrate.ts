@@ -21,12 +21,8 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { FaultProxy } from "../tests/support/proxy.js";
 import { serverKinds, startServer } from "./servers.js";
+import { arg } from "./args.js";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const sizes = arg("n", "100,500").split(",").map(Number);
 const latencies = arg("latency", "0,10").split(",").map(Number);
 const runs = Number(arg("runs", "3"));

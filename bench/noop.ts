@@ -20,12 +20,8 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { FaultProxy } from "../tests/support/proxy.js";
 import { serverKinds, startServer } from "./servers.js";
+import { arg } from "./args.js";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const n = Number(arg("n", "500"));
 const runs = Number(arg("runs", "5"));
 const run = promisify(execFile);
